@@ -1,0 +1,64 @@
+"""The ``tokensim`` command.
+
+Each subcommand lives in its own module with a ``register(subparsers)`` function that adds its
+parser and sets ``handler``; :data:`SUBCOMMANDS` lists those modules in the order ``--help`` shows
+them. A handler returns the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+from tokensim.protocol.errors import TokensimError
+
+__all__ = ["SUBCOMMANDS", "build_parser", "main"]
+
+#: Modules that each add one subcommand.
+SUBCOMMANDS = ("tokensim.server.cli_code",)
+
+
+def _version() -> str:
+    try:
+        return version("tokensim")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole argument parser, with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="tokensim",
+        description="Hardware-token emulators, OATH calculators and a verification server "
+        "for a Secure Login System.",
+    )
+    parser.add_argument("--version", action="version", version=f"tokensim {_version()}")
+    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
+    for name in SUBCOMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        status: int = handler(args)
+    except TokensimError as e:
+        print(f"tokensim: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

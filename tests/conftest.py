@@ -1,0 +1,59 @@
+"""Shared test machinery: the vector-file loader behind ``@pytest.mark.vectors``.
+
+A test marked ``@pytest.mark.vectors("rfc4226_hotp.txt")`` with a ``vector`` argument runs once per
+block of that file under ``tests/vectors/``; each block arrives as a ``dict`` of its ``Name = value``
+lines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+VECTORS = Path(__file__).resolve().parent / "vectors"
+
+
+def load_vectors(name: str) -> list[dict[str, str]]:
+    """Read the blocks of a vector file (see tests/vectors/README.md)."""
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in (VECTORS / name).read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line.startswith("#"):
+            continue
+        if not line:
+            if current:
+                blocks.append(current)
+                current = {}
+            continue
+        key, sep, value = line.partition("=")
+        if not sep:
+            raise ValueError(f"{name}: line without '=': {line!r}")
+        current[key.strip()] = value.strip()
+    if current:
+        blocks.append(current)
+    if not blocks:
+        raise ValueError(f"{name}: no vectors")
+    return blocks
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "vectors(file, **filters): run the test once per block of tests/vectors/<file>"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    marker = metafunc.definition.get_closest_marker("vectors")
+    if marker is None:
+        return
+    if "vector" not in metafunc.fixturenames:
+        raise pytest.UsageError(f"{metafunc.definition.name}: @vectors needs a 'vector' argument")
+    # Keyword arguments filter the blocks: @vectors("rfc6287_ocra.txt", Mode="one-way").
+    blocks = [
+        block
+        for block in load_vectors(marker.args[0])
+        if all(block.get(key) == value for key, value in marker.kwargs.items())
+    ]
+    metafunc.parametrize("vector", blocks, ids=[f"{marker.args[0]}:{i}" for i in range(len(blocks))])
