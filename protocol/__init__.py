@@ -61,9 +61,11 @@ from tokensim.protocol.otp import (
     verify_hotp,
     verify_totp,
 )
+from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActivation, Provisioning
 
 __all__ = [
     "CELL_COUNT",
+    "DEFAULT_SUITES",
     "FRAME_VERSION",
     "MAX_COUNTER",
     "MAX_FRAME",
@@ -76,6 +78,7 @@ __all__ = [
     "CodeCard",
     "CorruptFrame",
     "DeviceError",
+    "DeviceKind",
     "DeviceLocked",
     "ExpiredChallenge",
     "FixedClock",
@@ -86,12 +89,14 @@ __all__ = [
     "FramingError",
     "HashAlgorithm",
     "HotpMatch",
+    "IbKeyActivation",
     "InvalidCode",
     "InvalidParameter",
     "InvalidPin",
     "InvalidSuite",
     "OcraMatch",
     "OcraSuite",
+    "Provisioning",
     "PushDecision",
     "PushRequest",
     "QuestionFormat",
