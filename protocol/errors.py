@@ -5,7 +5,8 @@ the whole family at once and a layer can add its own branch without touching the
 
     TokensimError
     ├── InvalidParameter            a value is out of range or badly formed (ValueError too)
-    │   └── InvalidSuite            an OCRA suite string does not follow RFC 6287 §6
+    │   ├── InvalidSuite            an OCRA suite string does not follow RFC 6287 §6
+    │   └── InvalidDocument         a PSKC file or otpauth URI is malformed, tampered or undecryptable
     ├── VerificationError           an answer was checked and refused
     │   ├── InvalidCode             the code, response or card answer is wrong
     │   ├── ReplayedCode            the answer was right but has been used already
@@ -33,6 +34,7 @@ __all__ = [
     "FrameTooLarge",
     "FramingError",
     "InvalidCode",
+    "InvalidDocument",
     "InvalidParameter",
     "InvalidPin",
     "InvalidSuite",
@@ -65,6 +67,10 @@ class InvalidSuite(InvalidParameter):
         super().__init__(f"invalid OCRA suite {suite!r}: {part!r} {reason}")
         self.suite = suite
         self.part = part
+
+
+class InvalidDocument(InvalidParameter):
+    """A key file or key URI is malformed, was tampered with, or cannot be decrypted with the key given."""
 
 
 class VerificationError(TokensimError):
