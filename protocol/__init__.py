@@ -36,7 +36,16 @@ from tokensim.protocol.framing import (
     decode_frame,
     encode_frame,
 )
-from tokensim.protocol.messages import Challenge, ChallengeForm, PushDecision, PushRequest, Response
+from tokensim.protocol.messages import (
+    QR_PREFIX,
+    Challenge,
+    ChallengeForm,
+    PushDecision,
+    PushRequest,
+    Response,
+    parse_qr_payload,
+    qr_payload,
+)
 from tokensim.protocol.ocra import (
     OcraMatch,
     OcraSuite,
@@ -72,6 +81,7 @@ __all__ = [
     "MAX_FRAME",
     "MAX_PAYLOAD",
     "MIN_KEY_BYTES",
+    "QR_PREFIX",
     "CardKind",
     "Challenge",
     "ChallengeForm",
@@ -125,6 +135,8 @@ __all__ = [
     "ocra_mutual_client",
     "ocra_mutual_server",
     "ocra_signature",
+    "parse_qr_payload",
+    "qr_payload",
     "time_step",
     "totp",
     "verify_hotp",

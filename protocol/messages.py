@@ -31,12 +31,18 @@ from typing import Any
 from tokensim.protocol.errors import InvalidParameter
 
 __all__ = [
+    "QR_PREFIX",
     "Challenge",
     "ChallengeForm",
     "PushDecision",
     "PushRequest",
     "Response",
+    "parse_qr_payload",
+    "qr_payload",
 ]
+
+#: What every QR login payload starts with; what follows is base64url of the request's canonical JSON.
+QR_PREFIX = "tokensim-qr:"
 
 
 class ChallengeForm(enum.Enum):
@@ -132,6 +138,45 @@ class PushRequest:
         """
         body = self.to_json() | {"decision": "approve" if approved else "deny"}
         return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+
+
+def qr_payload(request: PushRequest) -> str:
+    """The text of the QR code a login page shows for ``request``.
+
+    ``"tokensim-qr:"`` then the base64url (no padding) of the request's canonical JSON (sorted keys,
+    no spaces), so the phone that scans it signs exactly the request the server issued.
+
+    Example:
+        >>> request = PushRequest("r1", "alice", "login", "203.0.113.7", "n", 1.0)
+        >>> parse_qr_payload(qr_payload(request)) == request
+        True
+    """
+    body = json.dumps(request.to_json(), sort_keys=True, separators=(",", ":")).encode()
+    return QR_PREFIX + base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
+
+
+def parse_qr_payload(text: str) -> PushRequest:
+    """Read the push request out of a scanned QR payload (see :func:`qr_payload`).
+
+    White space around the payload is ignored.
+
+    Raises:
+        InvalidParameter: the text does not start with ``"tokensim-qr:"``, is not base64url, is not
+            JSON, or is not a push request.
+    """
+    text = text.strip()
+    if not text.startswith(QR_PREFIX):
+        raise InvalidParameter(f"QR payload: must start with {QR_PREFIX!r}")
+    encoded = text[len(QR_PREFIX) :]
+    try:
+        body = base64.b64decode(encoded + "=" * (-len(encoded) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError) as e:
+        raise InvalidParameter("QR payload: not base64url") from e
+    try:
+        data = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise InvalidParameter("QR payload: not JSON") from e
+    return PushRequest.from_json(data)
 
 
 @dataclass(frozen=True, slots=True)
