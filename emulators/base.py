@@ -255,6 +255,16 @@ class Device(abc.ABC):
         self._update(now)
         return self._render(now)
 
+    @property
+    def display_deadline(self) -> float | None:
+        """Unix time at which the display next changes by itself, or ``None`` when nothing is pending.
+
+        Time-outs that have passed by the clock's current time take effect first.
+        """
+        now = self._clock.now()
+        self._update(now)
+        return self._next_change(now)
+
     def press(self, key: str) -> None:
         """Press one key: ``"PRESS"`` (power), ``"0"`` to ``"9"``, ``"BACK"`` or ``"OK"``.
 
@@ -298,6 +308,10 @@ class Device(abc.ABC):
 
     def _update(self, now: float) -> None:  # noqa: B027 - a hook: devices without time-outs keep it empty
         """Apply every time-out that has passed by ``now``."""
+
+    def _next_change(self, now: float) -> float | None:
+        """When the display next changes by itself, after :meth:`_update`; ``None`` for never."""
+        return None
 
     @abc.abstractmethod
     def _render(self, now: float) -> str:

@@ -184,6 +184,9 @@ class OcraKeypadDevice(Device):
         self._shown_at = None
         self._deadline = None
 
+    def _next_change(self, now: float) -> float | None:
+        return self._deadline
+
     def _render(self, now: float) -> str:
         if self._mode == "pin":
             return f"{self._pin_prompt()} {'*' * len(self._pin)}".rstrip()

@@ -130,6 +130,9 @@ class DigitalSecurityCard(Device):
         self._shown_at = None
         self._deadline = None
 
+    def _next_change(self, now: float) -> float | None:
+        return self._deadline
+
     def _render(self, now: float) -> str:
         if self._mode == "pin":
             if not self._typed:

@@ -75,6 +75,14 @@ class DscPlus(OcraKeypadDevice):
             return self._response[: self.FIRST_PART]
         return self._response[self.FIRST_PART :]
 
+    def _next_change(self, now: float) -> float | None:
+        deadline = super()._next_change(now)
+        if not self.legacy or self._mode != "response" or self._shown_at is None:
+            return deadline
+        periods = (now - self._shown_at) // self.TOGGLE_SECONDS
+        toggle = self._shown_at + (periods + 1) * self.TOGGLE_SECONDS
+        return toggle if deadline is None else min(toggle, deadline)
+
     def _response_ok(self, now: float) -> None:
         if self.legacy:
             self._toggles += 1
