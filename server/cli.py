@@ -18,7 +18,7 @@ from tokensim.protocol.errors import TokensimError
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Modules that each add one subcommand.
-SUBCOMMANDS = ("tokensim.server.cli_code",)
+SUBCOMMANDS = ("tokensim.server.cli_code", "tokensim.server.cli_board")
 
 
 def _version() -> str:

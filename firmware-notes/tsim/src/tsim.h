@@ -40,6 +40,7 @@ extern "C" {
 #define TSIM_MAX_BOARD_ID 16
 #define TSIM_SUITE_CODE_SIZE 6
 #define TSIM_UNSOLICITED_SEQ 0
+#define TSIM_PIN_DIGITS 4 /* a DSC+ PIN, as the emulated card takes it */
 
 /* frame types */
 #define TSIM_T_HELLO 0x01
@@ -246,8 +247,8 @@ typedef struct {
     uint8_t cache_reply_len;
     /* keypad state machine: 0 off, 1 PIN>, 2 CHALLNG>, 3 showing a response */
     uint8_t key_state;
-    char key_pin[5];
-    char key_challenge[7];
+    char key_pin[TSIM_PIN_DIGITS + 1];
+    char key_challenge[TSIM_MAX_CHALLENGE + 1];
     uint8_t key_len;
     char screen[TSIM_SCREEN_SIZE];
 } tsim_device;

@@ -30,8 +30,6 @@
 #define KEY_PIN 1
 #define KEY_CHALLENGE 2
 #define KEY_SHOW 3
-#define KEY_PIN_DIGITS 4
-#define KEY_CHALLENGE_DIGITS 6
 
 static void wipe(void *p, size_t n)
 {
@@ -162,11 +160,29 @@ static uint8_t compute(tsim_device *dev, const char *challenge, size_t challenge
                        size_t pin_len, char response[11])
 {
     uint8_t status;
+    size_t i;
     if (!dev->provisioned) {
         return TSIM_E_NOT_PROVISIONED;
     }
     if (dev->locked) {
         return TSIM_E_LOCKED;
+    }
+    /* As on the card: the challenge has exactly the suite's length, the PIN exactly 4 digits; a
+     * suite without a PIN ignores one. */
+    if (challenge_len != dev->suite.qlength) {
+        return TSIM_E_BAD_PAYLOAD;
+    }
+    if (dev->suite.pin_hash == TSIM_HASH_NONE) {
+        pin_len = 0;
+    } else {
+        if (pin_len != TSIM_PIN_DIGITS) {
+            return TSIM_E_BAD_PAYLOAD;
+        }
+        for (i = 0; i < pin_len; i++) {
+            if (pin[i] < '0' || pin[i] > '9') {
+                return TSIM_E_BAD_PAYLOAD;
+            }
+        }
     }
     status = tsim_ocra(&dev->suite, dev->secret, dev->secret_len, dev->counter, challenge, challenge_len, pin,
                        pin_len, response);
@@ -201,6 +217,10 @@ static size_t handle_provision(tsim_device *dev, uint8_t seq, const uint8_t *pay
     status = tsim_suite_decode(&suite, payload);
     if (status != TSIM_E_OK) {
         return error_reply(seq, status, TSIM_T_PROVISION, "suite", out, cap);
+    }
+    if (suite.qlength > TSIM_MAX_CHALLENGE) {
+        return error_reply(seq, TSIM_E_UNSUPPORTED_SUITE, TSIM_T_PROVISION, "challenge too long for a frame", out,
+                           cap);
     }
     secret_len = payload[PROVISION_SECRET_LEN];
     if (secret_len < TSIM_MIN_SECRET || secret_len > TSIM_MAX_SECRET || len < (size_t)PROVISION_SECRET + secret_len) {
@@ -383,6 +403,7 @@ static void show(tsim_device *dev, const char *text)
 void tsim_device_key(tsim_device *dev, char key)
 {
     char line[TSIM_SCREEN_SIZE];
+    size_t i;
     char response[11];
     if (key == TSIM_KEY_PRESS) {
         wipe(dev->key_pin, sizeof dev->key_pin);
@@ -392,17 +413,22 @@ void tsim_device_key(tsim_device *dev, char key)
             show(dev, "NO SECRET");
             return;
         }
-        dev->key_state = KEY_PIN;
-        show(dev, "PIN>");
+        if (dev->suite.pin_hash == TSIM_HASH_NONE) {
+            dev->key_state = KEY_CHALLENGE;
+            show(dev, "CHALLNG>");
+        } else {
+            dev->key_state = KEY_PIN;
+            show(dev, "PIN>");
+        }
         return;
     }
     switch (dev->key_state) {
     case KEY_PIN:
-        if (key >= '0' && key <= '9' && dev->key_len < KEY_PIN_DIGITS) {
+        if (key >= '0' && key <= '9' && dev->key_len < TSIM_PIN_DIGITS) {
             dev->key_pin[dev->key_len++] = key;
         } else if (key == TSIM_KEY_BACK && dev->key_len > 0) {
             dev->key_len--;
-        } else if (key == TSIM_KEY_OK && dev->key_len == KEY_PIN_DIGITS) {
+        } else if (key == TSIM_KEY_OK && dev->key_len == TSIM_PIN_DIGITS) {
             dev->key_state = KEY_CHALLENGE;
             dev->key_len = 0;
             show(dev, "CHALLNG>");
@@ -418,22 +444,24 @@ void tsim_device_key(tsim_device *dev, char key)
         show(dev, line);
         return;
     case KEY_CHALLENGE:
-        if (key >= '0' && key <= '9' && dev->key_len < KEY_CHALLENGE_DIGITS) {
+        if (key >= '0' && key <= '9' && dev->key_len < dev->suite.qlength) {
             dev->key_challenge[dev->key_len++] = key;
         } else if (key == TSIM_KEY_BACK && dev->key_len > 0) {
             dev->key_len--;
-        } else if (key == TSIM_KEY_OK && dev->key_len == KEY_CHALLENGE_DIGITS) {
-            uint8_t status = compute(dev, dev->key_challenge, KEY_CHALLENGE_DIGITS, dev->key_pin,
-                                     dev->suite.pin_hash != TSIM_HASH_NONE ? KEY_PIN_DIGITS : 0u, response);
+        } else if (key == TSIM_KEY_OK && dev->key_len == dev->suite.qlength) {
+            uint8_t status = compute(dev, dev->key_challenge, dev->suite.qlength, dev->key_pin, TSIM_PIN_DIGITS,
+                                     response);
             wipe(dev->key_pin, sizeof dev->key_pin);
             dev->key_state = KEY_SHOW;
             show(dev, status == TSIM_E_OK ? response : "ERROR");
             wipe(response, sizeof response);
             return;
         }
+        /* A 16-character line shows the last 8 digits typed after the prompt. */
         memcpy(line, "CHALLNG>", 8);
-        memcpy(line + 8, dev->key_challenge, dev->key_len);
-        line[8 + dev->key_len] = '\0';
+        i = dev->key_len > 8 ? dev->key_len - 8u : 0u;
+        memcpy(line + 8, dev->key_challenge + i, dev->key_len - i);
+        line[8 + dev->key_len - i] = '\0';
         show(dev, line);
         return;
     default:

@@ -1,0 +1,532 @@
+"""``tokensim board``: use a microcontroller board (or a virtual one) as a DSC+.
+
+::
+
+    tokensim board emulate [--pty | --tcp PORT] [--state FILE] [--provisioning]
+    tokensim board check URL
+    tokensim board enroll URL --user NAME [--server URL]
+    tokensim board list-ports
+
+``emulate`` serves an emulated card as a board and prints the URL to open on its first line;
+``check`` runs the RFC 6287 vectors and the fault cases against any board and prints a pass/fail
+table (exit status 1 on any failure); ``enroll`` stores a fresh random secret in a board in
+provisioning mode and registers it with the server. Secrets, PINs and responses are never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType as PyFrame
+from typing import Any
+
+from tokensim.emulators.board import BoardDevice, VirtualBoard, serve_pty, serve_tcp
+from tokensim.emulators.bridge import BoardBridge, connect
+from tokensim.emulators.registry import load
+from tokensim.protocol import wire
+from tokensim.protocol.errors import InvalidParameter, TokensimError
+from tokensim.protocol.framing import Frame, FrameType, crc16
+from tokensim.protocol.ocra import QuestionFormat, ocra
+from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind
+
+__all__ = ["register"]
+
+# Where the RFC 6287 vectors live in a source checkout; an installed copy computes them instead.
+_VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "rfc6287_ocra.txt"
+_STATE_FORMAT = "tokensim-virtual-board/1"
+
+
+# --- emulate ---------------------------------------------------------------------------------------
+
+
+def _load_state(path: Path | None) -> BoardDevice | None:
+    if path is None or not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise InvalidParameter(f"{path}: not a virtual board state file ({e})") from e
+    if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
+        raise InvalidParameter(f"{path}: not a virtual board state file")
+    device = load(data.get("device"))
+    if not hasattr(device, "respond"):
+        raise InvalidParameter(f"{path}: a {device.kind} cannot answer challenges")
+    return device  # type: ignore[return-value]  # it responds: checked above
+
+
+def _saver(path: Path | None) -> Callable[[BoardDevice], None] | None:
+    if path is None:
+        return None
+
+    def save(device: BoardDevice) -> None:
+        # The state holds the card's secret, like the EEPROM of a real board: owner-only, and replaced
+        # in one rename so a crash never leaves half a file.
+        temporary = path.with_name(path.name + ".tmp")
+        text = json.dumps({"format": _STATE_FORMAT, "device": device.save()}, indent=1)
+        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, path)
+
+    return save
+
+
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: PyFrame | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield stop
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _run_emulate(args: argparse.Namespace) -> int:
+    state: Path | None = args.state
+    device = _load_state(state)
+    board = VirtualBoard(
+        device,
+        provisioning_held=args.provisioning,
+        board_id=args.board_id,
+        kind=DeviceKind(args.kind),
+        persistent=state is not None,
+        on_change=_saver(state),
+    )
+
+    def announce(url: str) -> None:
+        # The URL alone on the first line of standard output, for scripts and tests.
+        print(url, flush=True)
+        what = "nothing stored" if board.device is None else f"{board.info().board_id}"
+        print(
+            f"virtual {args.kind} board ({what}, {board.mode.name.lower()} mode) at {url}; Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    with _stop_on_signals() as stop:
+        if args.tcp is not None:
+            serve_tcp(board, port=args.tcp, host=args.host, on_listen=announce, stop=stop)
+        else:
+            serve_pty(board, on_path=announce, stop=stop, boot_delay=args.boot_delay)
+    return 0
+
+
+# --- check ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Outcome:
+    name: str
+    status: str  # "pass", "FAIL" or "skip"
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Vector:
+    suite: str
+    key: bytes
+    question: str
+    pin: str
+    counter: int
+    expected: str
+
+
+def _read_vectors(path: Path) -> list[_Vector]:
+    blocks: list[dict[str, str]] = []
+    current: dict[str, str] = {}
+    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
+        line = line.strip()
+        if line.startswith("#"):
+            continue
+        if not line:
+            if current:
+                blocks.append(current)
+            current = {}
+            continue
+        key, _, value = line.partition("=")
+        current[key.strip()] = value.strip()
+    return [
+        _Vector(
+            suite=b["Suite"],
+            key=bytes.fromhex(b["Key"]),
+            question=b["Question"],
+            pin=b.get("PIN", ""),
+            counter=int(b.get("Counter", "0")),
+            expected=b["OCRA"],
+        )
+        for b in blocks
+        if b.get("Mode") == "one-way"
+    ]
+
+
+def _computed_vectors() -> list[_Vector]:
+    # Without the vector files (an installed copy), the inputs of RFC 6287 Appendix C.1 with values
+    # from tokensim.protocol.ocra, which its own tests check against the published ones.
+    key20 = b"12345678901234567890"
+    key32 = key20 + b"123456789012"
+    rows = [("OCRA-1:HOTP-SHA1-6:QN08", key20, str(i) * 8, "", 0) for i in range(10)]
+    rows += [("OCRA-1:HOTP-SHA256-8:C-QN08-PSHA1", key32, "12345678", "1234", c) for c in range(10)]
+    rows += [("OCRA-1:HOTP-SHA256-8:QN08-PSHA1", key32, str(i) * 8, "1234", 0) for i in range(5)]
+    return [
+        _Vector(
+            suite, key, question, pin, counter, ocra(suite, key, question, counter=counter, pin=pin or None)
+        )
+        for suite, key, question, pin, counter in rows
+    ]
+
+
+def _board_can(info: wire.Info, suite: str) -> bool:
+    try:
+        code = wire.SuiteCode.from_suite(suite)
+    except InvalidParameter:
+        return False
+    return info.capabilities.supports(code) and code.question_length <= wire.MAX_CHALLENGE
+
+
+def _expect_error(bridge: BoardBridge, frame: Frame, code: wire.ErrorCode) -> tuple[bool, str]:
+    reply = bridge.send_frame(frame)
+    if isinstance(reply, wire.ErrorReply) and reply.code is code:
+        return True, f"ERROR {code.name}"
+    got = reply.code.name if isinstance(reply, wire.ErrorReply) else type(reply).__name__
+    return False, f"expected ERROR {code.name}, got {got}"
+
+
+def _answered(bridge: BoardBridge) -> tuple[bool, str]:
+    reply = bridge.send_frame(wire.encode_message(wire.InfoRequest(), bridge.new_seq()))
+    return isinstance(reply, wire.Info), f"answered after {bridge.resends} resend(s) so far"
+
+
+def _corrupt_frame(seq: int) -> bytes:
+    from cobs import cobs
+
+    body = bytes((1, seq, FrameType.INFO, 0))
+    bad = (crc16(body) ^ 0x5A5A).to_bytes(2, "big")
+    return bytes(cobs.encode(body + bad)) + b"\x00"
+
+
+def _fault_cases(bridge: BoardBridge) -> Iterator[_Outcome]:
+    def case(name: str, run: Callable[[], tuple[bool, str]]) -> _Outcome:
+        try:
+            ok, detail = run()
+        except TokensimError as e:
+            ok, detail = False, str(e)
+        return _Outcome(name, "pass" if ok else "FAIL", detail)
+
+    yield case(
+        "newer major version refused",
+        lambda: _expect_error(
+            bridge,
+            wire.encode_message(wire.Hello(wire.PROTOCOL_MAJOR + 1, 0), bridge.new_seq()),
+            wire.ErrorCode.VERSION_MISMATCH,
+        ),
+    )
+    yield case(
+        "unknown frame type",
+        lambda: _expect_error(bridge, Frame(bridge.new_seq(), 0x42), wire.ErrorCode.UNKNOWN_COMMAND),
+    )
+    yield case(
+        "reply type sent as a request",
+        lambda: _expect_error(
+            bridge, Frame(bridge.new_seq(), FrameType.RESULT, b"\x05\x00"), wire.ErrorCode.UNKNOWN_COMMAND
+        ),
+    )
+    yield case(
+        "payload too short",
+        lambda: _expect_error(
+            bridge, Frame(bridge.new_seq(), FrameType.RESPOND, b"\x04"), wire.ErrorCode.BAD_PAYLOAD
+        ),
+    )
+
+    def corrupt() -> tuple[bool, str]:
+        seq = bridge.new_seq()
+        bridge.send_raw(_corrupt_frame(seq))
+        late = [frame for frame in bridge.listen(wire.REPLY_TIMEOUT) if frame.seq == seq]
+        if late:
+            return False, "a frame with a bad CRC was answered"
+        ok, _ = _answered(bridge)
+        return ok, "dropped silently; the next request answered"
+
+    yield case("bad CRC dropped", corrupt)
+
+    def noise() -> tuple[bool, str]:
+        # Noise with no delimiter glues onto the next frame; the bridge's retry (0x00 first) resyncs.
+        bridge.send_raw(bytes(secrets.randbelow(255) + 1 for _ in range(40)))
+        before = bridge.resends
+        ok, _ = _answered(bridge)
+        return ok, f"resynchronised with {bridge.resends - before} resend(s)"
+
+    yield case("line noise, then resync", noise)
+
+    def oversized() -> tuple[bool, str]:
+        bridge.send_raw(b"\x55" * 100 + b"\x00")
+        ok, _ = _answered(bridge)
+        return ok, "dropped; the next request answered"
+
+    yield case("oversized frame dropped", oversized)
+
+    def retry() -> tuple[bool, str]:
+        frame = wire.encode_message(wire.InfoRequest(), bridge.new_seq())
+        first, second = bridge.send_frame(frame), bridge.send_frame(frame)
+        return first == second, "same sequence number, same answer"
+
+    yield case("retry with the same seq", retry)
+
+
+def _vector_cases(bridge: BoardBridge, vectors: list[_Vector], source: str) -> Iterator[_Outcome]:
+    info = bridge.info(refresh=True)
+    suites = sorted({v.suite for v in vectors})
+    for suite in suites:
+        name = f"RFC 6287 {suite}"
+        if not _board_can(info, suite):
+            yield _Outcome(name, "skip", "the board cannot hold this suite")
+            continue
+        rows = [v for v in vectors if v.suite == suite]
+        if any(len(v.key) > wire.MAX_SECRET for v in rows):
+            yield _Outcome(name, "skip", f"its key does not fit a frame (at most {wire.MAX_SECRET} bytes)")
+            continue
+        failures: list[str] = []
+        expected_counter: int | None = None
+        key: bytes | None = None
+        try:
+            for index, vector in enumerate(sorted(rows, key=lambda v: (v.key, v.counter))):
+                if key != vector.key or expected_counter != vector.counter:
+                    bridge.provision(vector.key, suite, counter=vector.counter)
+                    key, expected_counter = vector.key, vector.counter
+                got = bridge.respond(vector.question, vector.pin)
+                expected_counter = vector.counter + 1 if "C-" in suite else vector.counter
+                if got != vector.expected:
+                    # Test-vector keys and answers are public: naming them is safe.
+                    failures.append(f"#{index} Q={vector.question}: expected {vector.expected}, got {got}")
+        except TokensimError as e:
+            failures.append(str(e))
+        if failures:
+            yield _Outcome(name, "FAIL", "; ".join(failures[:2]))
+        else:
+            yield _Outcome(name, "pass", f"{len(rows)} vectors ({source})")
+
+    counter_suite = "OCRA-1:HOTP-SHA256-8:C-QN08-PSHA1"
+    if _board_can(info, counter_suite):
+        yield _retry_keeps_counter(bridge, counter_suite)
+    yield _wrong_length(bridge)
+
+
+def _retry_keeps_counter(bridge: BoardBridge, suite: str) -> _Outcome:
+    name = "retry never advances the counter"
+    try:
+        key = secrets.token_bytes(32)
+        bridge.provision(key, suite, counter=41)
+        frame = wire.encode_message(wire.Respond("12345678", "1234"), bridge.new_seq())
+        first, again = bridge.send_frame(frame), bridge.send_frame(frame)
+        fresh = bridge.respond("12345678", "1234")
+    except TokensimError as e:
+        return _Outcome(name, "FAIL", str(e))
+    ok = (
+        isinstance(first, wire.Result)
+        and first == again
+        and first.response == ocra(suite, key, "12345678", counter=41, pin="1234")
+        and fresh == ocra(suite, key, "12345678", counter=42, pin="1234")
+    )
+    return _Outcome(name, "pass" if ok else "FAIL", "counter 41 twice from the cache, then 42")
+
+
+def _wrong_length(bridge: BoardBridge) -> _Outcome:
+    name = "challenge of the wrong length"
+    suite = bridge.suite
+    if suite is None or suite.question_format is not QuestionFormat.NUMERIC:
+        return _Outcome(name, "skip", "no numeric suite stored")
+    frame = wire.encode_message(wire.Respond("1" * (suite.question_length - 1), "1234"), bridge.new_seq())
+    try:
+        ok, detail = _expect_error(bridge, frame, wire.ErrorCode.BAD_PAYLOAD)
+    except TokensimError as e:
+        ok, detail = False, str(e)
+    return _Outcome(name, "pass" if ok else "FAIL", detail)
+
+
+def _mode_cases(bridge: BoardBridge) -> Iterator[_Outcome]:
+    info = bridge.info(refresh=True)
+    name = "PROVISION refused outside provisioning mode"
+    if info.mode is wire.Mode.PROVISIONING:
+        yield _Outcome(name, "skip", "the board is in provisioning mode; restart it without the jumper")
+    else:
+        suite = wire.SuiteCode.from_suite(DEFAULT_SUITES[DeviceKind.DSC_PLUS])
+        frame = wire.encode_message(wire.Provision(suite, secrets.token_bytes(20)), bridge.new_seq())
+        try:
+            ok, detail = _expect_error(bridge, frame, wire.ErrorCode.WRONG_MODE)
+        except TokensimError as e:
+            ok, detail = False, str(e)
+        yield _Outcome(name, "pass" if ok else "FAIL", detail)
+    if not info.provisioned:
+        frame = wire.encode_message(wire.Respond("123456", "1234"), bridge.new_seq())
+        ok, detail = _expect_error(bridge, frame, wire.ErrorCode.NOT_PROVISIONED)
+        yield _Outcome("RESPOND before provisioning", "pass" if ok else "FAIL", detail)
+
+
+def _check(bridge: BoardBridge, vectors: list[_Vector], source: str) -> list[_Outcome]:
+    info = bridge.info()
+    outcomes = [
+        _Outcome(
+            "handshake",
+            "pass",
+            f"protocol {info.protocol_major}.{info.protocol_minor}, firmware "
+            f"{'.'.join(map(str, info.firmware))}, {info.mode.name.lower()} mode, id {info.board_id!r}",
+        )
+    ]
+    outcomes += _fault_cases(bridge)
+    outcomes += _mode_cases(bridge)
+    if bridge.info(refresh=True).mode is wire.Mode.PROVISIONING:
+        outcomes += _vector_cases(bridge, vectors, source)
+    else:
+        outcomes.append(_Outcome("RFC 6287 vectors", "skip", "need provisioning mode (they store test keys)"))
+        outcomes.append(_wrong_length(bridge))
+    return outcomes
+
+
+def _print_table(outcomes: list[_Outcome]) -> None:
+    width = max(len(o.name) for o in outcomes)
+    print(f"{'case':<{width}}  result  detail")
+    print(f"{'-' * width}  ------  ------")
+    for o in outcomes:
+        print(f"{o.name:<{width}}  {o.status:<6}  {o.detail}")
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    path: Path | None = args.vectors
+    if path is None and _VECTORS.exists():
+        path = _VECTORS
+    vectors = _read_vectors(path) if path is not None else _computed_vectors()
+    source = path.name if path is not None else "computed by tokensim.protocol.ocra"
+    with connect(args.url, ready_timeout=args.ready_timeout) as bridge:
+        outcomes = _check(bridge, vectors, source)
+        provisioned_by_us = any(o.name.startswith("RFC 6287") and o.status != "skip" for o in outcomes)
+    _print_table(outcomes)
+    failed = sum(o.status == "FAIL" for o in outcomes)
+    passed = sum(o.status == "pass" for o in outcomes)
+    print(f"\n{passed} passed, {failed} failed, {len(outcomes) - passed - failed} skipped")
+    if provisioned_by_us:
+        print("note: the board now holds a public test key; enroll it again before using it to log in")
+    return 1 if failed else 0
+
+
+# --- enroll ----------------------------------------------------------------------------------------
+
+
+def _run_enroll(args: argparse.Namespace) -> int:
+    try:
+        from tokensim.server import client as server_client  # type: ignore[attr-defined]
+    except ImportError:
+        server_client = None
+    enroll_board = getattr(server_client, "enroll_board_secret", None)
+    if enroll_board is None:
+        print(
+            "tokensim: error: this server has no enrollment endpoint that accepts a board's secret yet",
+            file=sys.stderr,
+        )
+        return 2
+    with connect(args.url, ready_timeout=args.ready_timeout) as bridge:
+        info = bridge.info()
+        if info.mode is not wire.Mode.PROVISIONING:
+            print(
+                "tokensim: error: the board is not in provisioning mode: hold its provisioning jumper "
+                "or button while it boots (see firmware-notes/README.md)",
+                file=sys.stderr,
+            )
+            return 2
+        suite = DEFAULT_SUITES[DeviceKind.DSC_PLUS]
+        secret = secrets.token_bytes(20)
+        bridge.provision(secret, suite)
+        result: Any = enroll_board(
+            args.server, user=args.user, serial=info.board_id, secret=secret, suite=suite
+        )
+        del secret
+    print(f"enrolled board {info.board_id!r} as {args.user}'s DSC+ ({result})")
+    return 0
+
+
+# --- list-ports ----------------------------------------------------------------------------------
+
+
+def _run_list_ports(args: argparse.Namespace) -> int:
+    from serial.tools import list_ports
+
+    ports = sorted(list_ports.comports(), key=lambda p: p.device)
+    if not ports:
+        print("no serial ports found (is the board plugged in?)")
+    for port in ports:
+        ids = f"{port.vid:04x}:{port.pid:04x}" if port.vid is not None else "-"
+        print(f"{port.device}  {ids}  {port.description}")
+    return 0
+
+
+def _suite_kind(text: str) -> str:
+    try:
+        DeviceKind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"unknown device kind {text!r}") from None
+    if DeviceKind(text) not in DEFAULT_SUITES:
+        raise argparse.ArgumentTypeError(f"a {text} does not answer challenges")
+    return text
+
+
+def register(subparsers: Any) -> None:
+    """Add ``tokensim board`` and its subcommands."""
+    parser = subparsers.add_parser(
+        "board",
+        help="use a microcontroller board, or a virtual one, as a DSC+",
+        description="Serve an emulated card as a board, check a board, or enroll one.",
+    )
+    commands = parser.add_subparsers(title="board commands", metavar="COMMAND")
+    parser.set_defaults(handler=lambda args: (parser.print_help(), 0)[1])
+
+    emulate = commands.add_parser("emulate", help="serve an emulated card as a board on a pty or TCP")
+    where = emulate.add_mutually_exclusive_group()
+    where.add_argument("--pty", action="store_true", help="a pseudo-terminal (the default); prints its path")
+    where.add_argument("--tcp", type=int, metavar="PORT", help="TCP on PORT (0: any free port)")
+    emulate.add_argument("--host", default="127.0.0.1", help="address for --tcp (default: loopback only)")
+    emulate.add_argument(
+        "--state", type=Path, metavar="FILE", help="keep the board's secret and counter here"
+    )
+    emulate.add_argument(
+        "--provisioning",
+        action="store_true",
+        help="boot with the provisioning jumper held (allows PROVISION)",
+    )
+    emulate.add_argument(
+        "--kind", type=_suite_kind, default="dsc-plus", help="card to emulate (default dsc-plus)"
+    )
+    emulate.add_argument("--board-id", help="the id in INFO (default: the card's serial)")
+    emulate.add_argument("--boot-delay", type=float, default=0.05, help="seconds from open to READY")
+    emulate.set_defaults(handler=_run_emulate)
+
+    check = commands.add_parser("check", help="run the vectors and fault cases against a board")
+    check.add_argument("url", help="a serial port or URL: /dev/ttyACM0, socket://host:port, spy://...")
+    check.add_argument("--vectors", type=Path, help="an RFC 6287 vector file (default: tests/vectors)")
+    check.add_argument(
+        "--ready-timeout", type=float, default=wire.READY_TIMEOUT, help="seconds to wait for READY"
+    )
+    check.set_defaults(handler=_run_check)
+
+    enroll = commands.add_parser("enroll", help="store a fresh secret in a board and register it")
+    enroll.add_argument("url", help="the board's serial port or URL")
+    enroll.add_argument("--user", required=True, help="the user who gets the board as a DSC+")
+    enroll.add_argument("--server", default="http://127.0.0.1:8000", help="the tokensim server")
+    enroll.add_argument(
+        "--ready-timeout", type=float, default=wire.READY_TIMEOUT, help="seconds to wait for READY"
+    )
+    enroll.set_defaults(handler=_run_enroll)
+
+    ports = commands.add_parser("list-ports", help="list serial ports with their USB ids")
+    ports.set_defaults(handler=_run_list_ports)
