@@ -1,0 +1,101 @@
+"""The append-only audit log of security events.
+
+Every login step, answer, lockout, device change and support action is one row. The log only grows:
+this module has no update or delete, and the database refuses both with a trigger (see the first
+migration). Details are checked before they are written: a key that names a secret (``password``,
+``pin``, ``code``, ``answer``, ``secret``, ``token``, ...) is a programming error, so a secret cannot
+reach the log by accident.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from tokensim.server.models import AuditEvent, User
+from tokensim.server.views import AuditRecord
+
+__all__ = ["ACTORS", "AuditLog"]
+
+#: Who caused an event.
+ACTORS = ("user", "support", "device", "system")
+_FORBIDDEN = ("password", "pin", "code", "answer", "secret", "token", "passcode", "key", "response")
+
+
+class AuditLog:
+    """Writes and reads audit events inside the caller's transaction."""
+
+    __slots__ = ()
+
+    def record(
+        self,
+        session: Session,
+        at: float,
+        event: str,
+        *,
+        actor: str,
+        outcome: str,
+        user_id: str | None = None,
+        username: str | None = None,
+        device_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Append one event.
+
+        Raises:
+            ValueError: ``actor`` is unknown or ``detail`` has a key that names a secret.
+        """
+        if actor not in ACTORS:
+            raise ValueError(f"unknown audit actor {actor!r}")
+        facts = dict(detail or {})
+        for name in facts:
+            if any(word in name.lower() for word in _FORBIDDEN):
+                raise ValueError(f"audit detail {name!r} may hold a secret; it is never logged")
+        session.add(
+            AuditEvent(
+                at=at,
+                event=event,
+                actor=actor,
+                outcome=outcome,
+                user_id=user_id,
+                username=username,
+                device_id=device_id,
+                detail=json.dumps(facts, sort_keys=True, default=str),
+            )
+        )
+
+    def read(
+        self,
+        session: Session,
+        *,
+        username: str | None = None,
+        event: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Events after sequence number ``after``, oldest first, optionally for one user or event."""
+        query = select(AuditEvent).where(AuditEvent.seq > after).order_by(AuditEvent.seq).limit(limit)
+        if username is not None:
+            user_id = session.scalar(select(User.id).where(User.username == username))
+            query = query.where(
+                (AuditEvent.user_id == user_id) if user_id is not None else (AuditEvent.username == username)
+            )
+        if event is not None:
+            query = query.where(AuditEvent.event == event)
+        return [
+            AuditRecord(
+                seq=row.seq,
+                at=row.at,
+                event=row.event,
+                actor=row.actor,
+                outcome=row.outcome,
+                username=row.username,
+                device_id=row.device_id,
+                detail=json.loads(row.detail),
+            )
+            for row in session.scalars(query)
+        ]

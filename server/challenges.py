@@ -1,0 +1,605 @@
+"""Challenges: issued to one device, answered at most once, for a login or an activation.
+
+The expensive and secret-touching part of an answer (the HMACs, the card lookup) runs outside any
+write transaction; then one write transaction applies the outcome with conditional UPDATEs:
+
+* the challenge moves ``open`` (or ``approved``, for a push) to ``answered`` only if it is still so;
+* the device's TOTP step moves forward only if the new step is newer, its OCRA counter only if it
+  has not passed the matched value, and only while the device is not locked;
+* the account's failure counter resets only while the account is not locked;
+* the caller's own change (a session, an activated device) commits with them, or not at all.
+
+Of several concurrent submissions of one right answer, on one process or several, exactly one sees
+all of its UPDATEs match; the others roll back and get "replayed".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from tokensim.protocol.errors import (
+    DeviceLocked,
+    ExpiredChallenge,
+    InvalidCode,
+    InvalidParameter,
+    ReplayedCode,
+    TokensimError,
+)
+from tokensim.protocol.messages import Challenge as ChallengeMessage
+from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
+from tokensim.server.carrier import Message, mask_number
+from tokensim.server.core import Core
+from tokensim.server.errors import (
+    AccountLocked,
+    ChallengeClosed,
+    DeviceUnavailable,
+    NotFound,
+    PushDenied,
+    PushPending,
+    WrongAnswer,
+)
+from tokensim.server.models import CardCell, Challenge, Device, User
+from tokensim.server.verify import (
+    Accepted,
+    DeviceSecrets,
+    DeviceState,
+    check_answer,
+    check_push_decision,
+    make_question,
+    oob_mac,
+    policy_for,
+    qr_text,
+)
+from tokensim.server.views import ChallengeView, DeviceView
+
+__all__ = ["SENDER", "Challenges", "Issued", "device_secrets", "device_state", "device_view"]
+
+_log = logging.getLogger(__name__)
+_T = TypeVar("_T")
+
+#: Who texts and calls appear to come from.
+SENDER = "tokensim"
+
+
+def device_view(device: Device) -> DeviceView:
+    """The public view of a device row."""
+    return DeviceView(
+        id=device.id,
+        kind=device.kind,
+        serial=device.serial,
+        label=device.label,
+        status=device.status,
+        number=device.number,
+        issued_at=device.issued_at,
+        expires_at=device.expires_at,
+        activated_at=device.activated_at,
+        locked_until=device.locked_until,
+    )
+
+
+def device_state(device: Device) -> DeviceState:
+    """The verifier's view of a device row."""
+    return DeviceState(
+        kind=device.kind,
+        suite=device.suite,
+        digits=device.digits,
+        step=device.step,
+        algorithm=device.algorithm,
+        counter=device.counter,
+        last_step=device.last_step,
+    )
+
+
+def device_secrets(core: Core, device: Device) -> DeviceSecrets:
+    """Open a device's sealed secrets (none for a device that holds none yet)."""
+    if device.secrets is None:
+        return DeviceSecrets()
+    return DeviceSecrets.from_bytes(core.keys.open(device.secrets, "devices", device.id, "secrets"))
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    """A challenge that was stored, and what it was for.
+
+    Attributes:
+        view: what the caller shows.
+        device_id: the device asked.
+    """
+
+    view: ChallengeView
+    device_id: str
+
+
+class Challenges:
+    """Issues challenges, takes answers and push decisions.
+
+    Args:
+        core: the shared parts.
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core: Core) -> None:
+        self._core = core
+
+    # -- issuing -------------------------------------------------------------------------------
+
+    def issue(
+        self,
+        device_id: str,
+        *,
+        purpose: str,
+        mode: str | None = None,
+        login_id: str | None = None,
+        origin: str = "",
+        platform: str = "",
+    ) -> Issued:
+        """Make and store a challenge for one device; send its code if it is out of band.
+
+        Args:
+            device_id: the device.
+            purpose: ``login`` (the device must be active) or ``activation`` (it must be pending).
+            mode: how it answers; the kind's default when ``None``.
+            login_id: the login it belongs to.
+            origin: where the login came from, shown on a push.
+            platform: what the login is for, shown on a push.
+
+        Raises:
+            NotFound: no such device.
+            DeviceUnavailable: the device is in the wrong state or expired.
+            DeviceLocked: the device is locked.
+            AccountLocked: the account is locked.
+            InvalidParameter: the device does not answer in ``mode``.
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.read() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise NotFound("no such device")
+            user = session.get(User, device.user_id)
+            assert user is not None
+            used = frozenset(session.scalars(select(CardCell.cell).where(CardCell.device_id == device_id)))
+        self._check_usable(device, user, purpose, now)
+        question = make_question(
+            device_state(device),
+            policy_for(device.kind).modes[0] if mode is None else mode,
+            core.rng,
+            secrets=device_secrets(core, device),
+            used_cells=used if core.config.card_strict else frozenset(),
+        )
+        challenge_id = core.new_id()
+        ttl = {
+            ChallengeForm.OOB: core.config.oob_ttl,
+            ChallengeForm.PUSH: core.config.push_ttl,
+        }.get(question.form, core.config.challenge_ttl)
+        expires_at = now + ttl
+        request: PushRequest | None = None
+        if question.form is ChallengeForm.PUSH:
+            request = PushRequest(
+                id=challenge_id,
+                username=user.username,
+                action=purpose,
+                origin=origin or "unknown",
+                nonce=core.rng.randbytes(16).hex(),
+                expires_at=expires_at,
+                details={"platform": platform} if platform else {},
+            )
+        row = Challenge(
+            id=challenge_id,
+            user_id=user.id,
+            device_id=device.id,
+            login_id=login_id,
+            purpose=purpose,
+            form=question.form.value,
+            mode=question.mode,
+            question=question.question,
+            indices=",".join(str(i) for i in question.indices) or None,
+            push_request=None if request is None else json.dumps(request.to_json(), sort_keys=True),
+            code_mac=None if question.code is None else oob_mac(core.oob_key, challenge_id, question.code),
+            status="open",
+            attempts=0,
+            created_at=now,
+            expires_at=expires_at,
+        )
+        with core.db.write() as session:
+            session.add(row)
+            if core.config.card_strict and question.indices:
+                # The primary key refuses a cell asked twice, even by two processes at once.
+                session.add_all(CardCell(device_id=device.id, cell=cell) for cell in question.indices)
+            core.audit.record(
+                session,
+                now,
+                "challenge.issued",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"purpose": purpose, "mode": question.mode, "kind": device.kind},
+            )
+        sent_to = None
+        if question.code is not None:
+            assert device.number is not None
+            core.carrier.send(
+                Message(device.number, question.mode, SENDER, _code_text(question.mode, question.code))
+            )
+            sent_to = mask_number(device.number)
+        message = ChallengeMessage(
+            id=challenge_id,
+            device=device.id,
+            form=question.form,
+            expires_at=expires_at,
+            question=question.question,
+            indices=question.indices,
+            channel=question.mode if question.form is ChallengeForm.OOB else None,
+            request=request,
+        )
+        view = ChallengeView(
+            challenge=message,
+            mode=question.mode,
+            qr=qr_text(request) if request is not None and question.mode == "qr" else None,
+            sent_to=sent_to,
+        )
+        return Issued(view, device.id)
+
+    def _check_usable(self, device: Device, user: User, purpose: str, now: float) -> None:
+        wanted = "active" if purpose == "login" else "pending"
+        if device.status != wanted:
+            raise DeviceUnavailable(f"device {device.serial} is {device.status}, not {wanted}")
+        if device.expires_at is not None and device.expires_at <= now:
+            raise DeviceUnavailable(f"device {device.serial} expired")
+        self._core.throttle.check_account(user)
+        self._core.throttle.check_device(device, now)
+
+    # -- answering -----------------------------------------------------------------------------
+
+    def answer(
+        self,
+        challenge_id: str,
+        answer: str | None,
+        *,
+        purpose: str,
+        complete: Callable[[Session, Challenge, Device, User, float], _T],
+        login_id: str | None = None,
+    ) -> _T:
+        """Check an answer and, if right, apply it and ``complete`` in one transaction.
+
+        Args:
+            challenge_id: the challenge.
+            answer: what the user typed; ``None`` for a push, whose answer is the phone's decision.
+            purpose: the challenge must be for this.
+            complete: called inside the winning transaction; its result is returned.
+            login_id: the challenge must belong to this login.
+
+        Raises:
+            NotFound: no such challenge (for this login and purpose).
+            ExpiredChallenge: too late.
+            ReplayedCode: answered already, or a TOTP step used already.
+            ChallengeClosed: too many wrong answers to this challenge.
+            PushPending: the phone has not decided yet.
+            PushDenied: the phone denied.
+            WrongAnswer: the answer is wrong (``attempts_remaining`` says how many more the device takes).
+            DeviceLocked: the device is locked (or this wrong answer locked it).
+            AccountLocked: the account is locked (or this wrong answer locked it).
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.read() as session:
+            challenge = session.get(Challenge, challenge_id)
+            if challenge is None or challenge.purpose != purpose or challenge.login_id != login_id:
+                raise NotFound("no such challenge")
+            device = session.get(Device, challenge.device_id)
+            user = session.get(User, challenge.user_id)
+            assert device is not None
+            assert user is not None
+        self._check_state(challenge, device, user, now)
+        expected_status = "open"
+        accepted = Accepted()
+        if challenge.form == ChallengeForm.PUSH.value:
+            if challenge.status == "open":
+                raise PushPending("waiting for the phone", retry_after=1.0)
+            expected_status = "approved"
+        else:
+            if answer is None:
+                raise InvalidParameter("this challenge needs an answer")
+            try:
+                accepted = check_answer(
+                    device_state(device),
+                    device_secrets(core, device),
+                    mode=challenge.mode,
+                    answer=answer,
+                    now=now,
+                    config=core.config,
+                    question=challenge.question,
+                    indices=tuple(int(i) for i in challenge.indices.split(",")) if challenge.indices else (),
+                    challenge_id=challenge.id,
+                    code_mac=challenge.code_mac,
+                    mac_key=core.oob_key,
+                    hasher=core.hasher,
+                )
+            except ReplayedCode:
+                self._failed(challenge, device, user, now, count=False, reason="replayed")
+                raise
+            except InvalidCode:
+                error = self._failed(challenge, device, user, now, count=True, reason="wrong")
+                assert error is not None
+                raise error from None
+        try:
+            return self._apply(challenge, device, user, accepted, expected_status, now, complete)
+        except ReplayedCode:
+            self._record(challenge, user, now, "challenge.answer", "replayed", {})
+            raise
+
+    def _check_state(self, challenge: Challenge, device: Device, user: User, now: float) -> None:
+        if challenge.status == "answered":
+            raise ReplayedCode("this challenge was answered already")
+        if challenge.status == "closed":
+            raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
+        if challenge.status == "denied":
+            raise PushDenied("the request was denied on the phone")
+        if challenge.expires_at <= now:
+            self._record(challenge, user, now, "challenge.answer", "expired", {})
+            raise ExpiredChallenge("the challenge expired; ask for a new one")
+        self._core.throttle.check_account(user)
+        self._core.throttle.check_device(device, now)
+
+    def _record(
+        self,
+        challenge: Challenge,
+        user: User,
+        now: float,
+        event: str,
+        outcome: str,
+        detail: dict[str, object],
+    ) -> None:
+        with self._core.db.write() as session:
+            self._core.audit.record(
+                session,
+                now,
+                event,
+                actor="user",
+                outcome=outcome,
+                user_id=user.id,
+                username=user.username,
+                device_id=challenge.device_id,
+                detail={"purpose": challenge.purpose, "mode": challenge.mode} | detail,
+            )
+
+    def _failed(
+        self, challenge: Challenge, device: Device, user: User, now: float, *, count: bool, reason: str
+    ) -> TokensimError | None:
+        """Record a failed answer; return the error to raise (``None`` when nothing was counted)."""
+        core = self._core
+        max_attempts = core.config.challenge_max_attempts
+        with core.db.write() as session:
+            attempts = session.execute(
+                update(Challenge)
+                .where(
+                    Challenge.id == challenge.id,
+                    Challenge.status == "open",
+                    Challenge.attempts < max_attempts,
+                )
+                .values(attempts=Challenge.attempts + 1)
+                .returning(Challenge.attempts)
+                .execution_options(synchronize_session=False)
+            ).scalar()
+            if attempts is not None and attempts >= max_attempts:
+                session.execute(
+                    update(Challenge)
+                    .where(Challenge.id == challenge.id, Challenge.status == "open")
+                    .values(status="closed")
+                    .execution_options(synchronize_session=False)
+                )
+            outcome = None
+            if count:
+                outcome = core.throttle.second_factor_failed(session, device.id, user.id, now)
+            detail: dict[str, object] = {
+                "purpose": challenge.purpose,
+                "mode": challenge.mode,
+                "reason": reason,
+            }
+            if outcome is not None:
+                detail["attempts_remaining"] = outcome.attempts_remaining
+            core.audit.record(
+                session,
+                now,
+                "challenge.answer",
+                actor="user",
+                outcome="failed",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail=detail,
+            )
+            if outcome is not None and outcome.device_locked_for is not None:
+                core.audit.record(
+                    session,
+                    now,
+                    "device.locked",
+                    actor="system",
+                    outcome="locked",
+                    user_id=user.id,
+                    username=user.username,
+                    device_id=device.id,
+                    detail={"seconds": outcome.device_locked_for, "serial": device.serial},
+                )
+            if outcome is not None and outcome.account_locked:
+                core.audit.record(
+                    session,
+                    now,
+                    "account.locked",
+                    actor="system",
+                    outcome="locked",
+                    user_id=user.id,
+                    username=user.username,
+                    detail={"limit": core.config.account_max_failures},
+                )
+        _log.info("failed answer for a %s (%s)", device.kind, reason)
+        if outcome is None:
+            return None
+        if outcome.account_locked:
+            return AccountLocked("too many consecutive second-factor failures; the account is locked")
+        if outcome.device_locked_for is not None:
+            return DeviceLocked(
+                f"device {device.serial} is locked after repeated wrong answers",
+                retry_after=outcome.device_locked_for,
+            )
+        return WrongAnswer("the answer is wrong", attempts_remaining=outcome.attempts_remaining)
+
+    def _apply(
+        self,
+        challenge: Challenge,
+        device: Device,
+        user: User,
+        accepted: Accepted,
+        expected_status: str,
+        now: float,
+        complete: Callable[[Session, Challenge, Device, User, float], _T],
+    ) -> _T:
+        core = self._core
+        with core.db.write() as session:
+            won = session.execute(
+                update(Challenge)
+                .where(
+                    Challenge.id == challenge.id,
+                    Challenge.status == expected_status,
+                    Challenge.expires_at > now,
+                )
+                .values(status="answered", answered_at=now)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                raise ReplayedCode("this challenge was answered already")
+            conditions = [
+                Device.id == device.id,
+                or_(Device.locked_until.is_(None), Device.locked_until <= now),
+            ]
+            values: dict[str, object] = {"failures": 0, "lockouts": 0, "locked_until": None}
+            if accepted.step is not None:
+                conditions.append(or_(Device.last_step.is_(None), Device.last_step < accepted.step))
+                values["last_step"] = accepted.step
+            if accepted.counter is not None:
+                conditions.append(or_(Device.counter.is_(None), Device.counter <= accepted.counter))
+                values["counter"] = accepted.counter + 1
+            moved = session.execute(
+                update(Device)
+                .where(*conditions)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if moved != 1:
+                raise ReplayedCode("this code was used already")
+            reset = session.execute(
+                update(User)
+                .where(User.id == user.id, User.account_locked_at.is_(None))
+                .values(factor_failures=0)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if reset != 1:
+                raise AccountLocked("the account is locked; contact support")
+            result = complete(session, challenge, device, user, now)
+            core.audit.record(
+                session,
+                now,
+                "challenge.answer",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"purpose": challenge.purpose, "mode": challenge.mode, "kind": device.kind},
+            )
+        return result
+
+    # -- push ----------------------------------------------------------------------------------
+
+    def pending_pushes(self, registration: str) -> list[PushRequest]:
+        """Open push requests for the IB Key registration whose serial is ``registration``."""
+        core = self._core
+        now = core.clock.now()
+        with core.db.read() as session:
+            rows = session.scalars(
+                select(Challenge)
+                .join(Device, Device.id == Challenge.device_id)
+                .where(
+                    Device.serial == registration,
+                    Device.status == "active",
+                    Challenge.mode == "push",
+                    Challenge.status == "open",
+                    Challenge.expires_at > now,
+                )
+                .order_by(Challenge.created_at)
+            )
+            return [PushRequest.from_json(json.loads(row.push_request or "{}")) for row in rows]
+
+    def decide(self, decision: PushDecision) -> str:
+        """Take a phone's signed decision on a push or QR request; return ``approved`` or ``denied``.
+
+        Raises:
+            NotFound: no such request for that registration.
+            ExpiredChallenge: too late.
+            ReplayedCode: the request was decided already.
+            WrongAnswer: the signature does not verify (counts as a failure of the device).
+            DeviceLocked: the device is locked.
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.read() as session:
+            challenge = session.get(Challenge, decision.request_id)
+            device = None if challenge is None else session.get(Device, challenge.device_id)
+            user = None if challenge is None else session.get(User, challenge.user_id)
+        if (
+            challenge is None
+            or device is None
+            or user is None
+            or challenge.push_request is None
+            or device.serial != decision.key_id
+            or device.public_key is None
+        ):
+            raise NotFound("no such request for this registration")
+        if challenge.status in ("approved", "denied", "answered"):
+            raise ReplayedCode("this request was decided already")
+        self._check_state(challenge, device, user, now)
+        request = PushRequest.from_json(json.loads(challenge.push_request))
+        try:
+            check_push_decision(device.public_key, request, decision)
+        except InvalidCode:
+            error = self._failed(challenge, device, user, now, count=True, reason="bad-signature")
+            assert error is not None
+            raise error from None
+        status = "approved" if decision.approved else "denied"
+        with core.db.write() as session:
+            won = session.execute(
+                update(Challenge)
+                .where(Challenge.id == challenge.id, Challenge.status == "open", Challenge.expires_at > now)
+                .values(status=status)
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if won != 1:
+                raise ReplayedCode("this request was decided already")
+            core.audit.record(
+                session,
+                now,
+                "push.decision",
+                actor="device",
+                outcome=status,
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"mode": challenge.mode},
+            )
+        return status
+
+
+def _code_text(mode: str, code: str) -> str:
+    if mode == "voice":
+        return f"This is tokensim. Your security code is {code}. Again, your security code is {code}."
+    return f"tokensim: your security code is {code}. It expires in 10 minutes. Never share it."

@@ -1,0 +1,214 @@
+"""Server configuration: one frozen value built from defaults, a TOML file and the command line.
+
+Every number a deployment might tune lives here (time limits, throttling, argon2 cost), so tests and
+operators change behaviour through configuration and never by patching code. The production defaults
+are the values below; tests lower the argon2 cost through :class:`Argon2Params`, never by changing a
+default.
+
+Example:
+    >>> config = ServerConfig.from_mapping({"device_max_failures": 3})
+    >>> config.device_max_failures, config.account_max_failures
+    (3, 100)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tokensim.protocol.errors import InvalidParameter
+
+__all__ = [
+    "MASTER_KEY_ENV",
+    "SUPPORT_TOKEN_ENV",
+    "Argon2Params",
+    "ServerConfig",
+]
+
+#: Environment variable holding the master key (32 bytes as hex or base64url); it wins over the key file.
+MASTER_KEY_ENV = "TOKENSIM_MASTER_KEY"
+#: Environment variable holding the support API's bearer token; it wins over the token file.
+SUPPORT_TOKEN_ENV = "TOKENSIM_SUPPORT_TOKEN"  # noqa: S105 - a variable name, not a token
+
+
+@dataclass(frozen=True, slots=True)
+class Argon2Params:
+    """Cost of argon2id hashing (RFC 9106).
+
+    The defaults are RFC 9106's second recommended option (64 MiB, 3 passes). Tests pass a tiny
+    cost so hashing is fast; a production configuration should never go below the defaults.
+
+    Attributes:
+        time_cost: passes over memory.
+        memory_kib: memory in KiB.
+        parallelism: lanes.
+    """
+
+    time_cost: int = 3
+    memory_kib: int = 65536
+    parallelism: int = 4
+
+    def __post_init__(self) -> None:
+        if self.time_cost < 1 or self.parallelism < 1 or self.memory_kib < 8 * self.parallelism:
+            raise InvalidParameter("argon2: time_cost >= 1, parallelism >= 1, memory_kib >= 8 * parallelism")
+
+
+def _default_data_dir() -> Path:
+    return Path("data")
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Everything the server needs to start.
+
+    Attributes:
+        data_dir: folder for the SQLite file, the master key file and the support token file.
+        database_url: SQLAlchemy URL; ``None`` means ``sqlite:///<data_dir>/tokensim.sqlite3``.
+        master_key_file: where the master key lives; ``None`` means ``<data_dir>/master.key``.
+        support_token_file: where the support token lives; ``None`` means ``<data_dir>/support.token``.
+        argon2: cost of password and static-code hashing.
+        max_body_bytes: largest request body accepted.
+        login_ttl: seconds between the password and the second factor before a login expires.
+        session_ttl: seconds a session token lasts (NIST SP 800-63B §4.2.3: 12 hours at AAL2).
+        challenge_ttl: seconds a code, numeric, grid or static challenge stays answerable.
+        oob_ttl: seconds an SMS or voice code stays valid (NIST SP 800-63B §5.1.3.2: 10 minutes).
+        push_ttl: seconds a push or QR approval may take.
+        activation_ttl: seconds an IB Key activation token sent by SMS stays valid.
+        challenge_max_attempts: wrong answers one challenge takes before it closes.
+        totp_window: TOTP steps accepted either side of now.
+        ocra_counter_window: counter values looked ahead for counter-based OCRA suites.
+        ocra_time_window: time steps accepted either side of now for time-based OCRA suites.
+        device_max_failures: consecutive wrong answers that lock one device.
+        device_lockout: seconds of the first device lockout; each further lockout doubles it.
+        device_lockout_max: the longest device lockout.
+        password_max_failures: consecutive wrong passwords that pause password checks for a user.
+        password_lockout: seconds of the first password pause; doubles like the device lockout.
+        password_lockout_max: the longest password pause.
+        account_max_failures: consecutive second-factor failures after which the account is locked
+            until support unlocks it (NIST SP 800-63B §5.2.2: no more than 100).
+        online_card_ttl: seconds an Online Security Code Card works after it is issued (21 days).
+        card_strict: refuse to ask a card cell twice (NIST look-up secrets); off mimics the real cards.
+        db_pool_size: connections kept per server process (PostgreSQL).
+    """
+
+    data_dir: Path = field(default_factory=_default_data_dir)
+    database_url: str | None = None
+    master_key_file: Path | None = None
+    support_token_file: Path | None = None
+    argon2: Argon2Params = field(default_factory=Argon2Params)
+    max_body_bytes: int = 64 * 1024
+    login_ttl: float = 600.0
+    session_ttl: float = 12 * 3600.0
+    challenge_ttl: float = 300.0
+    oob_ttl: float = 600.0
+    push_ttl: float = 120.0
+    activation_ttl: float = 600.0
+    challenge_max_attempts: int = 3
+    totp_window: int = 1
+    ocra_counter_window: int = 10
+    ocra_time_window: int = 1
+    device_max_failures: int = 5
+    device_lockout: float = 60.0
+    device_lockout_max: float = 3600.0
+    password_max_failures: int = 5
+    password_lockout: float = 30.0
+    password_lockout_max: float = 3600.0
+    account_max_failures: int = 100
+    online_card_ttl: float = 21 * 86400.0
+    card_strict: bool = False
+    db_pool_size: int = 5
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.account_max_failures <= 100:
+            raise InvalidParameter("account_max_failures must be from 1 to 100 (NIST SP 800-63B §5.2.2)")
+        for name in ("device_max_failures", "password_max_failures", "challenge_max_attempts"):
+            if getattr(self, name) < 1:
+                raise InvalidParameter(f"{name} must be at least 1")
+        for name in ("login_ttl", "session_ttl", "challenge_ttl", "oob_ttl", "push_ttl", "activation_ttl"):
+            if getattr(self, name) <= 0:
+                raise InvalidParameter(f"{name} must be positive")
+        if self.max_body_bytes < 1024:
+            raise InvalidParameter("max_body_bytes must be at least 1024")
+
+    @property
+    def database(self) -> str:
+        """The SQLAlchemy URL actually used."""
+        if self.database_url is not None:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'tokensim.sqlite3').as_posix()}"
+
+    @property
+    def key_path(self) -> Path:
+        """The master key file actually used."""
+        return self.master_key_file if self.master_key_file is not None else self.data_dir / "master.key"
+
+    @property
+    def token_path(self) -> Path:
+        """The support token file actually used."""
+        if self.support_token_file is not None:
+            return self.support_token_file
+        return self.data_dir / "support.token"
+
+    def replace(self, **changes: Any) -> ServerConfig:
+        """A copy with ``changes`` applied."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> ServerConfig:
+        """Build a configuration from a mapping such as a parsed TOML file.
+
+        Paths may be strings; ``argon2`` is a table of :class:`Argon2Params` fields.
+
+        Raises:
+            InvalidParameter: an unknown key or a value of the wrong type.
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        values: dict[str, Any] = {}
+        for key, value in data.items():
+            if key not in known:
+                raise InvalidParameter(f"configuration: unknown key {key!r}")
+            if key == "argon2":
+                if not isinstance(value, Mapping):
+                    raise InvalidParameter("configuration: 'argon2' must be a table")
+                try:
+                    values[key] = Argon2Params(**value)
+                except TypeError as e:
+                    raise InvalidParameter(f"configuration: argon2: {e}") from e
+            elif key in ("data_dir", "master_key_file", "support_token_file"):
+                values[key] = Path(value)
+            else:
+                values[key] = _typed(key, value)
+        return cls(**values)
+
+    @classmethod
+    def from_toml(cls, path: Path) -> ServerConfig:
+        """Read a TOML configuration file (the keys are the attribute names).
+
+        Raises:
+            InvalidParameter: the file is not valid TOML or has an unknown key.
+        """
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as e:
+            raise InvalidParameter(f"configuration file {path}: {e}") from e
+        return cls.from_mapping(data)
+
+
+def _typed(key: str, value: Any) -> Any:
+    default = getattr(ServerConfig(), key)
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    else:  # the optional strings
+        ok = value is None or isinstance(value, str)
+    if not ok:
+        raise InvalidParameter(f"configuration: {key!r} has the wrong type")
+    return value

@@ -1,0 +1,151 @@
+"""Database engine, transactions and migrations, for SQLite (default) and PostgreSQL.
+
+SQLite runs in WAL mode so readers never wait for the writer. Its Python driver opens transactions
+lazily and in DEFERRED mode, where two transactions that both read and then write can fail with
+"database is locked" when the second tries to upgrade its lock; so the driver's own transaction
+handling is turned off and tokensim emits ``BEGIN IMMEDIATE`` for every write transaction, which
+takes the write lock up front and waits (``busy_timeout``) instead of failing.
+
+PostgreSQL runs at READ COMMITTED: every one-time state change is a conditional UPDATE
+(``... WHERE status = 'open'``), which a concurrent transaction re-checks after the first commits, so
+exactly one of two concurrent answers wins, whichever process each came to.
+
+Migrations are Alembic scripts run in-process at start under a lock (an advisory lock on PostgreSQL,
+the write lock on SQLite), so several server processes starting at once migrate exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic.config import Config
+from alembic.runtime.environment import EnvironmentContext
+from alembic.runtime.migration import MigrationContext, RevisionStep
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.orm import Session
+
+from tokensim.protocol.errors import InvalidParameter
+from tokensim.server.models import Base
+
+__all__ = ["MIGRATIONS", "Database"]
+
+_log = logging.getLogger(__name__)
+
+#: Where Alembic finds the migration scripts (a package resource, so it works from a wheel).
+MIGRATIONS = "tokensim.server:migrations"
+# Any constant works; it only has to be the same in every tokensim process.
+_PG_MIGRATION_LOCK = 0x746F6B73
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Turn off the driver's own BEGIN so the "begin" hook below decides the transaction mode.
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_begin(connection: Connection) -> None:
+    write = connection.get_execution_options().get("tokensim_write", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+class Database:
+    """One database: its engine, read and write transactions, and migrations.
+
+    Args:
+        url: a SQLAlchemy URL: ``sqlite:///path`` or ``postgresql+psycopg://user@host/db``.
+        pool_size: connections kept open (PostgreSQL).
+
+    Raises:
+        InvalidParameter: the URL is not a SQLite or PostgreSQL URL.
+    """
+
+    def __init__(self, url: str, *, pool_size: int = 5) -> None:
+        try:
+            parsed: URL = make_url(url)
+        except ArgumentError as e:
+            raise InvalidParameter(f"not a database URL: {url!r}") from e
+        self.url = parsed
+        self.dialect = parsed.get_backend_name()
+        try:
+            if self.dialect == "sqlite":
+                if parsed.database and parsed.database != ":memory:":
+                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+                event.listen(engine, "connect", _sqlite_connect)
+                event.listen(engine, "begin", _sqlite_begin)
+            elif self.dialect == "postgresql":
+                engine = create_engine(
+                    parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+                )
+            else:
+                raise InvalidParameter(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
+        except (NoSuchModuleError, ImportError) as e:
+            raise InvalidParameter(f"no driver for {parsed.drivername!r}: {e}") from e
+        self.engine: Engine = engine
+        self._writer = engine.execution_options(tokensim_write=True)
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A transaction that writes: committed on success, rolled back on any exception."""
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A transaction that only reads (on SQLite it does not take the write lock)."""
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def migrate(self) -> str:
+        """Bring the schema to the newest revision; return that revision.
+
+        Safe to call from several processes at once: they wait for one another.
+        """
+        config = Config()
+        config.set_main_option("script_location", MIGRATIONS)
+        script = ScriptDirectory.from_config(config)
+
+        def upgrade(revision: Any, _context: MigrationContext) -> list[RevisionStep]:
+            # What alembic's own "upgrade head" command runs, without needing an env.py.
+            return script._upgrade_revs("head", revision)
+
+        with self._writer.begin() as connection:
+            if self.dialect == "postgresql":
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
+            environment = EnvironmentContext(config, script, fn=upgrade, destination_rev="head")
+            with environment:
+                environment.configure(
+                    connection=connection,
+                    target_metadata=Base.metadata,
+                    render_as_batch=self.dialect == "sqlite",
+                )
+                with environment.begin_transaction():
+                    environment.run_migrations()
+            head = script.get_current_head()
+        assert head is not None
+        _log.info("database schema at revision %s", head)
+        return head
+
+    def revision(self) -> str | None:
+        """The schema revision the database is at, or ``None`` if it was never migrated."""
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Database({self.url.render_as_string(hide_password=True)!r})"

@@ -1,0 +1,285 @@
+"""The login: password, choice of device (M2FS), a challenge in that device's form, the answer, a session.
+
+A login is a short-lived record between the password and the second factor. It finishes once: the
+winning answer marks it done in the same transaction that creates the session, so two right answers
+to two challenges of one login still make one session.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session as DbSession
+
+from tokensim.protocol.errors import InvalidParameter
+from tokensim.server.challenges import Challenges, device_view
+from tokensim.server.core import Core
+from tokensim.server.errors import (
+    DeviceUnavailable,
+    InvalidCredentials,
+    LoginExpired,
+    NotFound,
+    Unauthorized,
+)
+from tokensim.server.hashing import token_digest
+from tokensim.server.models import Challenge, Device, Login, Session, User
+from tokensim.server.verify import policy_for
+from tokensim.server.views import ChallengeView, LoginStarted, SessionGrant, SessionInfo
+
+__all__ = ["PLATFORMS", "Logins", "scope_for"]
+
+_log = logging.getLogger(__name__)
+
+#: Where a login comes from: the Client Portal, a trading platform, or the mobile app.
+PLATFORMS = ("portal", "trading", "mobile")
+
+
+def scope_for(user: User, device: Device, now: float) -> tuple[str, ...]:
+    """What a session after a login with ``device`` may do.
+
+    The device kind's policy decides today; temporary access rules (a passcode limited to printing
+    the online card after two days, for example) narrow it here.
+    """
+    del user, now  # the Secure Login System rules use them
+    return policy_for(device.kind).scope
+
+
+class Logins:
+    """Runs logins and answers session questions.
+
+    Args:
+        core: the shared parts.
+        challenges: issues and checks challenges.
+    """
+
+    __slots__ = ("_challenges", "_core")
+
+    def __init__(self, core: Core, challenges: Challenges) -> None:
+        self._core = core
+        self._challenges = challenges
+
+    def start(
+        self, username: str, password: str, *, platform: str = "portal", origin: str = ""
+    ) -> LoginStarted:
+        """Check the password and open a login.
+
+        Raises:
+            InvalidCredentials: unknown username or wrong password (never said which).
+            TooManyAttempts: password checks for this user are paused.
+            AccountLocked: the account is locked.
+        """
+        core = self._core
+        if platform not in PLATFORMS:
+            raise InvalidParameter(f"platform must be one of {', '.join(PLATFORMS)}")
+        now = core.clock.now()
+        with core.db.read() as session:
+            user = session.scalar(select(User).where(User.username == username))
+        if user is not None:
+            core.throttle.check_password(user, now)
+        # The hash is checked even for an unknown user, so the time taken does not tell them apart.
+        ok = core.hasher.verify(None if user is None else user.password_hash, password)
+        if user is None or not ok:
+            with core.db.write() as session:
+                pause = None if user is None else core.throttle.password_failed(session, user.id, now)
+                core.audit.record(
+                    session,
+                    now,
+                    "login.password",
+                    actor="user",
+                    outcome="failed",
+                    user_id=None if user is None else user.id,
+                    username=username[:64],
+                    detail={"platform": platform, "origin": origin} | ({"paused": pause} if pause else {}),
+                )
+            raise InvalidCredentials("username or password is wrong")
+        core.throttle.check_account(user)
+        new_hash = core.hasher.hash(password) if core.hasher.needs_rehash(user.password_hash) else None
+        login_id = core.new_token()
+        expires_at = now + core.config.login_ttl
+        with core.db.write() as session:
+            core.throttle.password_succeeded(session, user.id)
+            if new_hash is not None:
+                session.execute(
+                    update(User)
+                    .where(User.id == user.id)
+                    .values(password_hash=new_hash)
+                    .execution_options(synchronize_session=False)
+                )
+            session.add(
+                Login(
+                    id=login_id,
+                    user_id=user.id,
+                    platform=platform,
+                    origin=origin[:64],
+                    status="open",
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            core.audit.record(
+                session,
+                now,
+                "login.password",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                detail={"platform": platform, "origin": origin},
+            )
+            devices = self._usable_devices(session, user.id, now)
+        _log.info("password accepted; %d device(s) to choose from", len(devices))
+        return LoginStarted(
+            login_id=login_id,
+            username=user.username,
+            expires_at=expires_at,
+            devices=tuple(device_view(d) for d in devices),
+        )
+
+    def _usable_devices(self, session: DbSession, user_id: str, now: float) -> list[Device]:
+        rows = session.scalars(
+            select(Device)
+            .where(Device.user_id == user_id, Device.status == "active")
+            .order_by(Device.created_at)
+        )
+        return [d for d in rows if d.expires_at is None or d.expires_at > now]
+
+    def _open_login(self, login_id: str) -> Login:
+        now = self._core.clock.now()
+        with self._core.db.read() as session:
+            login = session.get(Login, login_id)
+        if login is None:
+            raise NotFound("no such login")
+        if login.status != "open" or login.expires_at <= now:
+            raise LoginExpired("this login is finished or expired; start again with the password")
+        return login
+
+    def challenge(self, login_id: str, device_id: str, *, mode: str | None = None) -> ChallengeView:
+        """Ask the chosen device for an answer.
+
+        Raises:
+            NotFound: no such login.
+            LoginExpired: the login is finished or expired.
+            DeviceUnavailable: not one of the user's active devices.
+            DeviceLocked, AccountLocked: locked.
+            InvalidParameter: the device does not answer in ``mode``.
+        """
+        login = self._open_login(login_id)
+        with self._core.db.read() as session:
+            device = session.get(Device, device_id)
+        if device is None or device.user_id != login.user_id:
+            raise DeviceUnavailable("not one of this user's devices")
+        issued = self._challenges.issue(
+            device_id,
+            purpose="login",
+            mode=mode,
+            login_id=login.id,
+            origin=login.origin,
+            platform=login.platform,
+        )
+        return issued.view
+
+    def answer(self, login_id: str, challenge_id: str, answer: str | None) -> SessionGrant:
+        """Answer the login's challenge; a right answer finishes the login with a session.
+
+        ``answer`` is ``None`` for a push or QR challenge, whose answer is the phone's decision.
+
+        Raises:
+            NotFound: no such login or challenge.
+            LoginExpired: the login is finished or expired.
+            WrongAnswer, ReplayedCode, ExpiredChallenge, ChallengeClosed, PushPending, PushDenied,
+            DeviceLocked, AccountLocked: see :meth:`Challenges.answer`.
+        """
+        core = self._core
+        with core.db.read() as session:
+            login = session.get(Login, login_id)
+        if login is None:
+            raise NotFound("no such login")
+        if login.expires_at <= core.clock.now():
+            raise LoginExpired("this login expired; start again with the password")
+        # A finished login is refused inside the transaction below, after the challenge's own
+        # state: a second submission of the winning answer is reported as a replay.
+        token = core.new_token()
+
+        def finish(
+            session: DbSession, challenge: Challenge, device: Device, user: User, now: float
+        ) -> SessionGrant:
+            done = session.execute(
+                update(Login)
+                .where(Login.id == login_id, Login.status == "open", Login.expires_at > now)
+                .values(status="done")
+                .execution_options(synchronize_session=False)
+            ).rowcount
+            if done != 1:
+                raise LoginExpired("this login is finished or expired; start again with the password")
+            scope = scope_for(user, device, now)
+            expires_at = now + core.config.session_ttl
+            session.add(
+                Session(
+                    token_digest=token_digest(token),
+                    user_id=user.id,
+                    device_id=device.id,
+                    scope=" ".join(scope),
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            core.audit.record(
+                session,
+                now,
+                "session.created",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"scope": list(scope), "kind": device.kind},
+            )
+            return SessionGrant(
+                token=token,
+                username=user.username,
+                scope=scope,
+                device_kind=device.kind,
+                expires_at=expires_at,
+            )
+
+        return self._challenges.answer(
+            challenge_id, answer, purpose="login", login_id=login_id, complete=finish
+        )
+
+    def session_info(self, token: str) -> SessionInfo:
+        """What a session token may do.
+
+        Raises:
+            Unauthorized: unknown, ended or expired token.
+        """
+        now = self._core.clock.now()
+        with self._core.db.read() as session:
+            row = session.get(Session, token_digest(token))
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise Unauthorized("no such session, or it ended")
+            user = session.get(User, row.user_id)
+            device = None if row.device_id is None else session.get(Device, row.device_id)
+            assert user is not None
+            return SessionInfo(
+                username=user.username,
+                scope=tuple(row.scope.split()),
+                device_kind=None if device is None else device.kind,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+            )
+
+    def logout(self, token: str) -> None:
+        """End a session.
+
+        Raises:
+            Unauthorized: unknown or ended token.
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.write() as session:
+            row = session.get(Session, token_digest(token))
+            if row is None or row.revoked_at is not None:
+                raise Unauthorized("no such session, or it ended")
+            row.revoked_at = now
+            core.audit.record(session, now, "session.ended", actor="user", outcome="ok", user_id=row.user_id)

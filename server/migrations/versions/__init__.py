@@ -1,0 +1,3 @@
+"""The migration scripts, oldest first by their ``rev_NNNN`` prefix."""
+
+__all__: list[str] = []
