@@ -323,6 +323,7 @@ def serve_tcp(
     host: str = "127.0.0.1",
     on_listen: Callable[[str], None],
     stop: threading.Event,
+    boot_delay: float = 0.05,
 ) -> None:
     """Serve ``board`` on TCP until ``stop`` is set: one client at a time, each a fresh boot.
 
@@ -332,6 +333,8 @@ def serve_tcp(
         host: the address to listen on; the loopback by default (the protocol has no authentication).
         on_listen: called once with the URL for the bridge, ``socket://host:port``.
         stop: set it to return.
+        boot_delay: seconds between a connection and READY; pyserial's ``socket://`` discards what
+            arrives while it opens, as a serial port loses what a board sends before it is opened.
     """
     with socket.create_server((host, port)) as server:
         server.settimeout(0.1)
@@ -344,6 +347,7 @@ def serve_tcp(
                 continue
             with client:
                 client.settimeout(0.1)
+                time.sleep(boot_delay)
                 client.sendall(board.boot())
                 while not stop.is_set():
                     try:

@@ -119,7 +119,14 @@ def _run_emulate(args: argparse.Namespace) -> int:
 
     with _stop_on_signals() as stop:
         if args.tcp is not None:
-            serve_tcp(board, port=args.tcp, host=args.host, on_listen=announce, stop=stop)
+            serve_tcp(
+                board,
+                port=args.tcp,
+                host=args.host,
+                on_listen=announce,
+                stop=stop,
+                boot_delay=args.boot_delay,
+            )
         else:
             serve_pty(board, on_path=announce, stop=stop, boot_delay=args.boot_delay)
     return 0
