@@ -35,7 +35,7 @@ __all__ = ["Accounts"]
 
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
-_PIN = re.compile(r"[0-9]{4,8}")
+_PIN = re.compile(r"[0-9]{4}")
 _JURISDICTION = re.compile(r"[A-Z]{2}")
 _PASSCODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 
@@ -194,7 +194,7 @@ class Accounts:
         device_kind = DeviceKind(kind)
         if policy.needs_pin:
             if pin is None or not _PIN.fullmatch(pin):
-                raise InvalidParameter(f"a {kind} needs a PIN of 4 to 8 digits")
+                raise InvalidParameter(f"a {kind} needs a PIN of 4 digits")
         elif pin is not None:
             raise InvalidParameter(f"a {kind} takes no PIN")
         if firmware not in ("current", "legacy"):
@@ -307,7 +307,8 @@ class Accounts:
 
     def _activation_token(self, session: Session, device: Device, now: float) -> str:
         core = self._core
-        token = "".join(str(core.rng.randrange(10)) for _ in range(8))
+        # Six digits, like every texted code, so the phone finds it the same way (NIST SP 800-63B §5.1.3.2).
+        token = "".join(str(core.rng.randrange(10)) for _ in range(6))
         challenge_id = core.new_id()
         session.add(
             Challenge(
@@ -449,7 +450,7 @@ class Accounts:
                             Challenge.expires_at > now,
                             Device.status == "pending",
                         )
-                    ).tuples()
+                    ).all()
                 )
             )
         for _challenge, candidate in rows:

@@ -30,7 +30,6 @@ temporary       static              argon2id hash of a static passcode          
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -43,10 +42,9 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from tokensim.protocol import messages
 from tokensim.protocol.cards import CardKind, CodeCard
 from tokensim.protocol.errors import InvalidCode, InvalidParameter
-from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
+from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest, qr_payload
 from tokensim.protocol.ocra import OcraSuite, verify_ocra
 from tokensim.protocol.otp import HashAlgorithm, verify_totp
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind
@@ -440,10 +438,5 @@ def check_push_decision(public_key_pem: str, request: PushRequest, decision: Pus
 
 
 def qr_text(request: PushRequest) -> str:
-    """The text of the QR code shown for a QR login: ``tokensim-qr:`` and the request as base64url JSON."""
-    # The protocol package owns this format; use its function when the installed version has it.
-    make = getattr(messages, "qr_payload", None)
-    if make is not None:
-        return str(make(request))
-    body = json.dumps(request.to_json(), sort_keys=True, separators=(",", ":")).encode()
-    return "tokensim-qr:" + base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+    """The text of the QR code shown for a QR login (:func:`tokensim.protocol.messages.qr_payload`)."""
+    return qr_payload(request)

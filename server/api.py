@@ -1,0 +1,462 @@
+"""The HTTP API: a FastAPI app over :class:`~tokensim.server.service.Service`.
+
+:func:`create_app` takes the configuration, and optionally the clock, the random source and the
+carrier, so tests drive the same app with a fixed clock. The OpenAPI description is served at
+``/openapi.json`` and browsable at ``/docs``.
+
+============================================================  ======================================
+endpoint                                                      what
+============================================================  ======================================
+``POST /v1/login``                                            password; returns the devices (M2FS)
+``POST /v1/login/{login_id}/challenge``                       challenge for the chosen device
+``POST /v1/login/{login_id}/answer``                          answer; returns the session and scope
+``GET /v1/session``, ``DELETE /v1/session``                   what a session may do; log out
+``POST /v1/ib-key/activations``                               IB Key app activation (SMS token)
+``GET /v1/ib-key/{registration}/requests``                    pending push requests for a phone
+``POST /v1/ib-key/decisions``                                 a phone's signed approve/deny
+``POST /v1/support/users``, ``GET .../users/{username}``      create and read users
+``POST /v1/support/users/{username}/devices``                 enroll a device
+``POST /v1/support/users/{username}/temporary-passcode``      issue a temporary passcode
+``POST /v1/support/users/{username}/unlock``                  clear an account lock
+``POST /v1/support/devices/{id}/activation[/answer]``         activate a device by a challenge
+``POST /v1/support/devices/{id}/activation-token``            text a new IB Key activation token
+``POST /v1/support/devices/{id}/unlock`` and ``/revoke``      support actions on a device
+``GET /v1/support/audit``                                     the audit log
+``GET /v1/outbox``                                            texts and calls of the outbox carrier
+``GET /v1/health``, ``GET /v1/problems/{code}``               liveness; what a problem code means
+============================================================  ======================================
+
+The ``/v1/support`` and ``/v1/outbox`` endpoints need the support token (``Authorization: Bearer``);
+``/v1/session`` needs a session token. Every error is a problem detail (:mod:`.problems`); request
+bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong types get 4xx, never 500.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tokensim.protocol.clock import Clock
+from tokensim.protocol.errors import TokensimError
+from tokensim.protocol.messages import PushDecision
+from tokensim.protocol.provisioning import IbKeyActivation
+from tokensim.server.carrier import Carrier, ReadableCarrier
+from tokensim.server.config import ServerConfig
+from tokensim.server.errors import NotFound, Unauthorized
+from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
+from tokensim.server.schemas import (
+    ActivationAnswerBody,
+    AnswerBody,
+    ChallengeBody,
+    CreateUserBody,
+    EnrollBody,
+    IbKeyActivationBody,
+    LoginBody,
+    PushDecisionBody,
+    StartActivationBody,
+    TemporaryPasscodeBody,
+)
+from tokensim.server.service import Service
+
+__all__ = ["BodyLimit", "create_app"]
+
+_log = logging.getLogger(__name__)
+
+
+def _problem_response(problem: Problem, request: Request) -> JSONResponse:
+    return JSONResponse(
+        problem.body(request.url.path),
+        status_code=problem.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=problem.headers(),
+    )
+
+
+class BodyLimit:
+    """ASGI middleware that refuses request bodies over ``limit`` bytes with a 413 problem.
+
+    The body is read (at most ``limit`` bytes of it) before the app sees the request, so no endpoint
+    ever parses an oversized body, whether it came with a ``Content-Length`` or chunked.
+
+    Args:
+        app: the wrapped application.
+        limit: the largest body accepted, in bytes.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Buffer the body up to the limit, then hand the request on."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(scope, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                # The client went away; let the app see the disconnect.
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                await self._refuse(scope, send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        body: Message = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _replay([body], receive), send)
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        problem = Problem("body-too-large", f"request bodies are limited to {self.limit} bytes")
+        payload = json.dumps(problem.body(str(scope.get("path", "")))).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": problem.status,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(payload)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})
+
+
+def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
+    queue = list(messages)
+
+    async def next_message() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await receive()
+
+    return next_message
+
+
+def _validation_problem(error: RequestValidationError, request: Request) -> Problem:
+    errors = list(error.errors())
+    for item in errors:
+        location = tuple(item.get("loc", ()))
+        if item.get("type") == "json_invalid":
+            return Problem("malformed-json", "the body is not valid JSON")
+        if location == ("body",) and isinstance(item.get("input"), str | bytes):
+            content_type = request.headers.get("content-type", "")
+            if "json" not in content_type:
+                return Problem("unsupported-media-type", "send the body as application/json")
+            return Problem("malformed-json", "the body is not valid JSON")
+    # The offending input is never echoed: it may be a password or a code.
+    details = [
+        {
+            "loc": ".".join(str(part) for part in item.get("loc", ())),
+            "type": item.get("type"),
+            "msg": item.get("msg"),
+        }
+        for item in errors
+    ]
+    summary = "; ".join(f"{d['loc']}: {d['msg']}" for d in details[:5])
+    return Problem("invalid-request", summary or "invalid request", extra={"errors": details})
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def on_tokensim(request: Request, error: Exception) -> Response:
+        assert isinstance(error, TokensimError)
+        problem = problem_from_error(error)
+        if problem.status >= 500:
+            _log.error("request failed: %s", problem.code)
+        return _problem_response(problem, request)
+
+    async def on_validation(request: Request, error: Exception) -> Response:
+        assert isinstance(error, RequestValidationError)
+        return _problem_response(_validation_problem(error, request), request)
+
+    async def on_http(request: Request, error: Exception) -> Response:
+        assert isinstance(error, StarletteHTTPException)
+        code = {
+            404: "not-found",
+            405: "method-not-allowed",
+            413: "body-too-large",
+            415: "unsupported-media-type",
+        }
+        problem = Problem(code.get(error.status_code, "invalid-request"), str(error.detail))
+        response = _problem_response(problem, request)
+        if error.status_code == 405 and error.headers:
+            response.headers.update(error.headers)
+        return response
+
+    async def on_unexpected(request: Request, error: Exception) -> Response:
+        # Logged by type and place only: the message or the request could carry a secret.
+        _log.error("unexpected %s in %s %s", type(error).__name__, request.method, request.url.path)
+        return _problem_response(Problem("internal-error", "the server failed"), request)
+
+    app.add_exception_handler(TokensimError, on_tokensim)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _bearer(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        raise Unauthorized("send 'Authorization: Bearer <token>'")
+    return value.strip()
+
+
+def _support(request: Request, service: Annotated[Service, Depends(_service)]) -> Service:
+    if not service.core.check_support(_bearer(request)):
+        raise Unauthorized("the support token is wrong")
+    return service
+
+
+_ServiceDep = Annotated[Service, Depends(_service)]
+_SupportDep = Annotated[Service, Depends(_support)]
+
+
+def _json(data: Mapping[str, Any] | list[Any], status: int = 200) -> JSONResponse:
+    return JSONResponse(data, status_code=status)
+
+
+def _origin(request: Request) -> str:
+    return request.client.host if request.client is not None else "unknown"
+
+
+def _add_routes(app: FastAPI) -> None:
+    @app.get("/v1/health", tags=["meta"])
+    def health(service: _ServiceDep) -> JSONResponse:
+        """Liveness and the database in use."""
+        return _json({"status": "ok", "database": service.core.db.dialect})
+
+    @app.get("/v1/problems/{code}", tags=["meta"])
+    def problem_type(code: str) -> JSONResponse:
+        """What a problem code means."""
+        kind = PROBLEMS.get(code)
+        if kind is None:
+            raise NotFound(f"no problem code {code!r}")
+        return _json(
+            {"code": kind.code, "status": kind.status, "title": kind.title, "description": kind.description}
+        )
+
+    # -- login ---------------------------------------------------------------------------------
+
+    @app.post("/v1/login", status_code=201, tags=["login"])
+    def login(body: LoginBody, request: Request, service: _ServiceDep) -> JSONResponse:
+        """Check the password; returns the login id and the devices to choose from."""
+        started = service.logins.start(
+            body.username, body.password, platform=body.platform, origin=_origin(request)
+        )
+        return _json(started.to_json(), 201)
+
+    @app.post("/v1/login/{login_id}/challenge", status_code=201, tags=["login"])
+    def login_challenge(login_id: str, body: ChallengeBody, service: _ServiceDep) -> JSONResponse:
+        """Issue a challenge for the chosen device (SMS and voice codes are sent now)."""
+        view = service.logins.challenge(login_id, body.device_id, mode=body.mode)
+        return _json(view.to_json(), 201)
+
+    @app.post("/v1/login/{login_id}/answer", status_code=201, tags=["login"])
+    def login_answer(login_id: str, body: AnswerBody, service: _ServiceDep) -> JSONResponse:
+        """Answer the challenge; a right answer returns the session token and its scope."""
+        grant = service.logins.answer(login_id, body.challenge_id, body.answer)
+        return _json(grant.to_json(), 201)
+
+    @app.get("/v1/session", tags=["login"])
+    def session_info(request: Request, service: _ServiceDep) -> JSONResponse:
+        """What the bearer session may do."""
+        return _json(service.logins.session_info(_bearer(request)).to_json())
+
+    @app.delete("/v1/session", status_code=204, tags=["login"])
+    def logout(request: Request, service: _ServiceDep) -> Response:
+        """End the bearer session."""
+        service.logins.logout(_bearer(request))
+        return Response(status_code=204)
+
+    # -- IB Key app ----------------------------------------------------------------------------
+
+    @app.post("/v1/ib-key/activations", status_code=201, tags=["ib-key"])
+    def ib_key_activation(body: IbKeyActivationBody, service: _ServiceDep) -> JSONResponse:
+        """Activate an IB Key registration with the texted token; returns its provisioning."""
+        activation = IbKeyActivation(
+            username=body.username, token=body.token, public_key=body.public_key, device_name=body.device_name
+        )
+        return _json(service.accounts.activate_ib_key(activation).to_json(), 201)
+
+    @app.get("/v1/ib-key/{registration}/requests", tags=["ib-key"])
+    def ib_key_requests(registration: str, service: _ServiceDep) -> JSONResponse:
+        """Push requests waiting for the phone's decision."""
+        requests = service.challenges.pending_pushes(registration)
+        return _json({"requests": [r.to_json() for r in requests]})
+
+    @app.post("/v1/ib-key/decisions", tags=["ib-key"])
+    def ib_key_decision(body: PushDecisionBody, service: _ServiceDep) -> JSONResponse:
+        """A phone's signed approval or denial of a push or QR request."""
+        decision = PushDecision.from_json(body.model_dump())
+        status = service.challenges.decide(decision)
+        return _json({"request_id": decision.request_id, "status": status})
+
+    # -- support -------------------------------------------------------------------------------
+
+    @app.post("/v1/support/users", status_code=201, tags=["support"])
+    def create_user(body: CreateUserBody, service: _SupportDep) -> JSONResponse:
+        """Create a user with verified phone numbers."""
+        user = service.accounts.create_user(
+            body.username,
+            body.password,
+            phones=body.phones,
+            jurisdiction=body.jurisdiction,
+            primary_user=body.primary_user,
+            equity=body.equity,
+            entity=body.entity,
+        )
+        return _json(user.to_json(), 201)
+
+    @app.get("/v1/support/users/{username}", tags=["support"])
+    def get_user(username: str, service: _SupportDep) -> JSONResponse:
+        """A user with their phones and devices."""
+        return _json(service.accounts.get_user(username).to_json())
+
+    @app.post("/v1/support/users/{username}/devices", status_code=201, tags=["support"])
+    def enroll(username: str, body: EnrollBody, service: _SupportDep) -> JSONResponse:
+        """Enroll a device: returns its provisioning (and card), or texts an IB Key activation token."""
+        enrollment = service.accounts.enroll(
+            username, body.kind, pin=body.pin, number=body.number, label=body.label, firmware=body.firmware
+        )
+        return _json(enrollment.to_json(), 201)
+
+    @app.post("/v1/support/users/{username}/temporary-passcode", status_code=201, tags=["support"])
+    def temporary_passcode(
+        username: str, service: _SupportDep, body: TemporaryPasscodeBody | None = None
+    ) -> JSONResponse:
+        """Issue a temporary passcode; it is in this response only."""
+        length = 12 if body is None else body.length
+        return _json(service.accounts.issue_temporary_passcode(username, length=length).to_json(), 201)
+
+    @app.post("/v1/support/users/{username}/unlock", tags=["support"])
+    def unlock_user(username: str, service: _SupportDep) -> JSONResponse:
+        """Clear an account lock and its password pause."""
+        return _json(service.accounts.unlock_account(username).to_json())
+
+    @app.post("/v1/support/devices/{device_id}/activation", status_code=201, tags=["support"])
+    def start_activation(
+        device_id: str, service: _SupportDep, body: StartActivationBody | None = None
+    ) -> JSONResponse:
+        """Issue the challenge a pending device answers to become active."""
+        mode = None if body is None else body.mode
+        return _json(service.accounts.start_activation(device_id, mode=mode).to_json(), 201)
+
+    @app.post("/v1/support/devices/{device_id}/activation/answer", tags=["support"])
+    def finish_activation(device_id: str, body: ActivationAnswerBody, service: _SupportDep) -> JSONResponse:
+        """Answer the activation challenge; the device becomes active."""
+        return _json(service.accounts.finish_activation(device_id, body.challenge_id, body.answer).to_json())
+
+    @app.post("/v1/support/devices/{device_id}/activation-token", tags=["support"])
+    def activation_token(device_id: str, service: _SupportDep) -> JSONResponse:
+        """Text a new IB Key activation token."""
+        return _json(service.accounts.resend_activation_token(device_id).to_json())
+
+    @app.post("/v1/support/devices/{device_id}/unlock", tags=["support"])
+    def unlock_device(device_id: str, service: _SupportDep) -> JSONResponse:
+        """Clear a device's lockout."""
+        return _json(service.accounts.unlock_device(device_id).to_json())
+
+    @app.post("/v1/support/devices/{device_id}/revoke", tags=["support"])
+    def revoke_device(device_id: str, service: _SupportDep) -> JSONResponse:
+        """Revoke a device for good."""
+        return _json(service.accounts.revoke(device_id).to_json())
+
+    @app.get("/v1/support/audit", tags=["support"])
+    def audit(
+        service: _SupportDep,
+        username: Annotated[str | None, Query(max_length=64)] = None,
+        event: Annotated[str | None, Query(max_length=48)] = None,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JSONResponse:
+        """Audit events after sequence number ``after``, oldest first."""
+        records = service.accounts.audit(username=username, event=event, after=after, limit=limit)
+        return _json({"events": [r.to_json() for r in records]})
+
+    @app.get("/v1/outbox", tags=["support"])
+    def outbox(
+        service: _SupportDep,
+        to: Annotated[str | None, Query(max_length=32)] = None,
+        after: Annotated[int, Query(ge=0)] = 0,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> JSONResponse:
+        """Texts and calls the outbox carrier delivered after sequence number ``after``."""
+        carrier = service.core.carrier
+        if not isinstance(carrier, ReadableCarrier):
+            raise NotFound("the configured carrier has no outbox")
+        return _json({"messages": [m.to_json() for m in carrier.messages(to=to, after=after, limit=limit)]})
+
+
+def create_app(
+    config: ServerConfig,
+    *,
+    clock: Clock | None = None,
+    rng: random.Random | None = None,
+    carrier: Carrier | None = None,
+    environ: Mapping[str, str] | None = None,
+    service: Service | None = None,
+    migrate: bool = True,
+) -> FastAPI:
+    """Build the API app; the database is migrated and the master key checked before it returns.
+
+    Args:
+        config: the configuration.
+        clock: the time source (the system clock when ``None``).
+        rng: the random source (``secrets.SystemRandom`` when ``None``).
+        carrier: delivers texts and calls (the outbox when ``None``).
+        environ: where the master key and support token variables are read.
+        service: an already open service to serve instead of opening one.
+        migrate: run the migrations first.
+
+    Returns:
+        The app; ``app.state.service`` is its :class:`Service`, closed when the app shuts down.
+
+    Raises:
+        MasterKeyError: the master key is missing or wrong for this database.
+    """
+    opened = service or Service.open(
+        config, clock=clock, rng=rng, carrier=carrier, environ=environ, migrate=migrate
+    )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        opened.close()
+
+    app = FastAPI(
+        title="tokensim verification server",
+        version="1",
+        description="Logins with every Secure Login System device; see the README for the flows.",
+        lifespan=lifespan,
+    )
+    app.state.service = opened
+    _install_error_handlers(app)
+    _add_routes(app)
+    app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    return app

@@ -1,0 +1,331 @@
+"""A typed Python client for the whole API, over the network or in-process.
+
+Over the network::
+
+    with TokensimClient("http://127.0.0.1:8000", support_token=token) as client:
+        started = client.login("alice", "correct horse battery")
+
+In-process, against an app built by :func:`tokensim.server.api.create_app`, with no socket at all
+(the requests go straight into the ASGI app)::
+
+    client = TokensimClient.in_process(app, support_token=token)
+
+Every method returns the same typed values the server builds (:mod:`tokensim.server.views`,
+:class:`~tokensim.protocol.provisioning.Provisioning`, ...). An error response raises
+:class:`ProblemError` with the problem's stable ``code``, ``status`` and ``retry_after``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from types import TracebackType
+from typing import Any
+
+import anyio.from_thread
+import httpx
+
+from tokensim.protocol.errors import TokensimError
+from tokensim.protocol.messages import PushDecision, PushRequest
+from tokensim.protocol.provisioning import IbKeyActivation, Provisioning
+from tokensim.server.views import (
+    AuditRecord,
+    ChallengeView,
+    DeviceView,
+    Enrollment,
+    LoginStarted,
+    OutboxEntry,
+    SessionGrant,
+    SessionInfo,
+    UserView,
+)
+
+__all__ = ["InProcessTransport", "ProblemError", "TokensimClient"]
+
+
+class ProblemError(TokensimError):
+    """The server answered with a problem detail.
+
+    Attributes:
+        status: the HTTP status.
+        code: the stable problem code (``wrong-answer``, ``device-locked``, ...).
+        detail: what happened.
+        retry_after: seconds to wait, when the problem says.
+        body: the whole problem object.
+    """
+
+    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
+        self.status = status
+        self.code = str(body.get("code", "unknown"))
+        self.detail = str(body.get("detail", ""))
+        retry = body.get("retry_after")
+        self.retry_after = None if retry is None else float(retry)
+        self.body = dict(body)
+        super().__init__(f"{status} {self.code}: {self.detail}")
+
+
+class InProcessTransport(httpx.BaseTransport):
+    """An httpx transport that calls an ASGI app in this process, from synchronous code.
+
+    The app runs on an event loop in a helper thread (an anyio blocking portal); each request is
+    handed to it and the whole response read back. App exceptions become 500 problem responses as
+    they would over a socket.
+
+    Args:
+        app: the ASGI application.
+        client: the (host, port) the app sees as the caller.
+    """
+
+    def __init__(self, app: Any, *, client: tuple[str, int] = ("127.0.0.1", 50000)) -> None:
+        self._asgi = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=client)
+        self._stack = contextlib.ExitStack()
+        self._portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        """Send one request through the app and return its complete response."""
+        request.read()
+
+        async def call() -> httpx.Response:
+            response = await self._asgi.handle_async_request(request)
+            content = await response.aread()
+            return httpx.Response(response.status_code, headers=response.headers, content=content)
+
+        return self._portal.call(call)
+
+    def close(self) -> None:
+        """Stop the helper thread's event loop."""
+        self._stack.close()
+
+
+class TokensimClient:
+    """The API as Python methods.
+
+    Args:
+        base_url: where the server listens, e.g. ``http://127.0.0.1:8000``.
+        support_token: the support API's bearer token, for the support methods and the outbox.
+        timeout: seconds per request.
+        transport: an httpx transport (tests pass :class:`InProcessTransport`).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        support_token: str | None = None,
+        timeout: float = 30.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self._http = httpx.Client(base_url=base_url, timeout=timeout, transport=transport)
+        self._support = support_token
+
+    @classmethod
+    def in_process(cls, app: Any, *, support_token: str | None = None) -> TokensimClient:
+        """A client that calls ``app`` directly, with no socket."""
+        return cls("http://tokensim.local", support_token=support_token, transport=InProcessTransport(app))
+
+    def close(self) -> None:
+        """Close the connections (and an in-process transport's event loop)."""
+        self._http.close()
+
+    def __enter__(self) -> TokensimClient:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        token: str | None = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        """Send a raw request and return the raw response, errors included (no exception)."""
+        sent = dict(headers or {})
+        if token is not None:
+            sent["Authorization"] = f"Bearer {token}"
+        query = None if params is None else {k: v for k, v in params.items() if v is not None}
+        if content is not None:
+            return self._http.request(method, path, content=content, params=query, headers=sent)
+        return self._http.request(method, path, json=json, params=query, headers=sent)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        token: str | None = None,
+    ) -> Any:
+        response = self.request(method, path, json=json, params=params, token=token)
+        if response.status_code >= 400:
+            try:
+                body = response.json()
+            except ValueError:
+                body = {"code": "unknown", "detail": response.text[:200]}
+            raise ProblemError(response.status_code, body if isinstance(body, Mapping) else {})
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+    def _support_call(self, method: str, path: str, **kwargs: Any) -> Any:
+        if self._support is None:
+            raise TokensimError("this client has no support token")
+        return self._call(method, path, token=self._support, **kwargs)
+
+    # -- meta ----------------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The server's liveness answer."""
+        result: dict[str, Any] = self._call("GET", "/v1/health")
+        return result
+
+    # -- support -------------------------------------------------------------------------------
+
+    def create_user(
+        self,
+        username: str,
+        password: str,
+        *,
+        phones: Sequence[str] = (),
+        jurisdiction: str = "US",
+        primary_user: bool = True,
+        equity: Decimal | int | str = 0,
+        entity: str | None = None,
+    ) -> UserView:
+        """Create a user with verified phone numbers."""
+        body = {
+            "username": username,
+            "password": password,
+            "phones": list(phones),
+            "jurisdiction": jurisdiction,
+            "primary_user": primary_user,
+            "equity": str(equity),
+            "entity": entity,
+        }
+        return UserView.from_json(self._support_call("POST", "/v1/support/users", json=body))
+
+    def user(self, username: str) -> UserView:
+        """A user with their phones and devices."""
+        return UserView.from_json(self._support_call("GET", f"/v1/support/users/{username}"))
+
+    def enroll(
+        self,
+        username: str,
+        kind: str,
+        *,
+        pin: str | None = None,
+        number: str | None = None,
+        label: str | None = None,
+        firmware: str = "current",
+    ) -> Enrollment:
+        """Enroll a device; returns its provisioning (and card), or how its activation token went."""
+        body: dict[str, Any] = {"kind": kind, "firmware": firmware}
+        for key, value in (("pin", pin), ("number", number), ("label", label)):
+            if value is not None:
+                body[key] = value
+        return Enrollment.from_json(
+            self._support_call("POST", f"/v1/support/users/{username}/devices", json=body)
+        )
+
+    def issue_temporary_passcode(self, username: str, *, length: int = 12) -> Enrollment:
+        """Issue a temporary passcode (returned once, in ``passcode``)."""
+        path = f"/v1/support/users/{username}/temporary-passcode"
+        return Enrollment.from_json(self._support_call("POST", path, json={"length": length}))
+
+    def start_activation(self, device_id: str, *, mode: str | None = None) -> ChallengeView:
+        """The challenge a pending device answers to become active."""
+        body = {} if mode is None else {"mode": mode}
+        path = f"/v1/support/devices/{device_id}/activation"
+        return ChallengeView.from_json(self._support_call("POST", path, json=body))
+
+    def finish_activation(self, device_id: str, challenge_id: str, answer: str) -> DeviceView:
+        """Answer the activation challenge."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        path = f"/v1/support/devices/{device_id}/activation/answer"
+        return DeviceView.from_json(self._support_call("POST", path, json=body))
+
+    def resend_activation_token(self, device_id: str) -> Enrollment:
+        """Text a new IB Key activation token."""
+        path = f"/v1/support/devices/{device_id}/activation-token"
+        return Enrollment.from_json(self._support_call("POST", path))
+
+    def unlock_device(self, device_id: str) -> DeviceView:
+        """Clear a device's lockout."""
+        return DeviceView.from_json(self._support_call("POST", f"/v1/support/devices/{device_id}/unlock"))
+
+    def revoke(self, device_id: str) -> DeviceView:
+        """Revoke a device for good."""
+        return DeviceView.from_json(self._support_call("POST", f"/v1/support/devices/{device_id}/revoke"))
+
+    def unlock_user(self, username: str) -> UserView:
+        """Clear an account lock and its password pause."""
+        return UserView.from_json(self._support_call("POST", f"/v1/support/users/{username}/unlock"))
+
+    def audit(
+        self, *, username: str | None = None, event: str | None = None, after: int = 0, limit: int = 100
+    ) -> list[AuditRecord]:
+        """Audit events after sequence number ``after``, oldest first."""
+        params = {"username": username, "event": event, "after": after, "limit": limit}
+        data = self._support_call("GET", "/v1/support/audit", params=params)
+        return [AuditRecord.from_json(item) for item in data["events"]]
+
+    def outbox(self, *, to: str | None = None, after: int = 0, limit: int = 100) -> list[OutboxEntry]:
+        """Texts and calls the outbox carrier delivered after sequence number ``after``."""
+        data = self._support_call("GET", "/v1/outbox", params={"to": to, "after": after, "limit": limit})
+        return [OutboxEntry.from_json(item) for item in data["messages"]]
+
+    # -- login ---------------------------------------------------------------------------------
+
+    def login(self, username: str, password: str, *, platform: str = "portal") -> LoginStarted:
+        """Check the password; returns the login and the devices to choose from."""
+        body = {"username": username, "password": password, "platform": platform}
+        return LoginStarted.from_json(self._call("POST", "/v1/login", json=body))
+
+    def challenge(self, login_id: str, device_id: str, *, mode: str | None = None) -> ChallengeView:
+        """A challenge for the chosen device."""
+        body: dict[str, Any] = {"device_id": device_id}
+        if mode is not None:
+            body["mode"] = mode
+        return ChallengeView.from_json(self._call("POST", f"/v1/login/{login_id}/challenge", json=body))
+
+    def answer(self, login_id: str, challenge_id: str, answer: str | None = None) -> SessionGrant:
+        """Answer the challenge (no ``answer`` for push and QR); returns the session."""
+        body: dict[str, Any] = {"challenge_id": challenge_id}
+        if answer is not None:
+            body["answer"] = answer
+        return SessionGrant.from_json(self._call("POST", f"/v1/login/{login_id}/answer", json=body))
+
+    def session(self, token: str) -> SessionInfo:
+        """What a session token may do."""
+        return SessionInfo.from_json(self._call("GET", "/v1/session", token=token))
+
+    def logout(self, token: str) -> None:
+        """End a session."""
+        self._call("DELETE", "/v1/session", token=token)
+
+    # -- IB Key app ----------------------------------------------------------------------------
+
+    def activate_ib_key(self, activation: IbKeyActivation) -> Provisioning:
+        """Send an IB Key app's activation; returns the registration's provisioning."""
+        return Provisioning.from_json(self._call("POST", "/v1/ib-key/activations", json=activation.to_json()))
+
+    def push_requests(self, registration: str) -> list[PushRequest]:
+        """Push requests waiting for the phone whose registration serial is ``registration``."""
+        data = self._call("GET", f"/v1/ib-key/{registration}/requests")
+        return [PushRequest.from_json(item) for item in data["requests"]]
+
+    def decide(self, decision: PushDecision) -> str:
+        """Send a phone's signed decision; returns ``approved`` or ``denied``."""
+        data = self._call("POST", "/v1/ib-key/decisions", json=decision.to_json())
+        return str(data["status"])

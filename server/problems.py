@@ -1,0 +1,191 @@
+"""Errors as RFC 9457 problem details, each with a stable ``code``; the one place HTTP statuses live.
+
+Every error response is ``application/problem+json``::
+
+    {"type": "/v1/problems/wrong-answer", "title": "Wrong answer", "status": 401,
+     "detail": "the answer is wrong", "code": "wrong-answer", "instance": "/v1/login/.../answer",
+     "attempts_remaining": 4}
+
+``code`` is what clients match on; ``type`` resolves to a page describing the code. Waiting errors
+carry ``retry_after`` (seconds) in the body and a ``Retry-After`` header.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tokensim.protocol.errors import (
+    DeviceLocked,
+    ExpiredChallenge,
+    InvalidCode,
+    InvalidParameter,
+    ReplayedCode,
+    TokensimError,
+)
+from tokensim.server.errors import ServerError, WrongAnswer
+
+__all__ = ["PROBLEMS", "PROBLEM_MEDIA_TYPE", "Problem", "ProblemType", "problem_from_error"]
+
+#: The media type of every error response (RFC 9457 §3).
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemType:
+    """One stable problem code.
+
+    Attributes:
+        code: what clients match on.
+        status: the HTTP status.
+        title: a short summary for people.
+        description: what it means and what to do.
+    """
+
+    code: str
+    status: int
+    title: str
+    description: str
+
+
+#: Every problem code the API returns, by code.
+PROBLEMS: Mapping[str, ProblemType] = {
+    p.code: p
+    for p in (
+        ProblemType(
+            "malformed-json", 400, "Malformed JSON", "The body is not a JSON object; send valid JSON."
+        ),
+        ProblemType(
+            "invalid-request",
+            422,
+            "Invalid request",
+            "A field is missing, unknown, of the wrong type or out of range; see 'errors'.",
+        ),
+        ProblemType("body-too-large", 413, "Body too large", "The body exceeds the server's size limit."),
+        ProblemType("unsupported-media-type", 415, "Unsupported media type", "Send application/json."),
+        ProblemType("not-found", 404, "Not found", "No such resource, or not one the caller may see."),
+        ProblemType("method-not-allowed", 405, "Method not allowed", "This path does not take that method."),
+        ProblemType(
+            "already-exists", 409, "Already exists", "The username (or another unique value) is taken."
+        ),
+        ProblemType(
+            "unauthorized", 401, "Unauthorized", "The bearer credential is missing, wrong or expired."
+        ),
+        ProblemType(
+            "invalid-credentials", 401, "Invalid credentials", "The username or the password is wrong."
+        ),
+        ProblemType(
+            "too-many-attempts",
+            429,
+            "Too many attempts",
+            "Password checks are paused; wait 'retry_after' seconds.",
+        ),
+        ProblemType(
+            "account-locked",
+            423,
+            "Account locked",
+            "Too many consecutive second-factor failures; support unlocks.",
+        ),
+        ProblemType(
+            "device-locked",
+            423,
+            "Device locked",
+            "Too many wrong answers; the device unlocks after 'retry_after'.",
+        ),
+        ProblemType(
+            "device-unavailable",
+            409,
+            "Device unavailable",
+            "The device is not active, expired or not the user's.",
+        ),
+        ProblemType("login-expired", 410, "Login expired", "Start again with the password."),
+        ProblemType(
+            "wrong-answer",
+            401,
+            "Wrong answer",
+            "The answer is wrong; 'attempts_remaining' before the device locks.",
+        ),
+        ProblemType("replayed-answer", 409, "Replayed answer", "The challenge or code was used already."),
+        ProblemType("challenge-expired", 410, "Challenge expired", "Ask for a new challenge."),
+        ProblemType(
+            "challenge-closed", 409, "Challenge closed", "Too many wrong answers to it; ask for a new one."
+        ),
+        ProblemType(
+            "push-pending",
+            409,
+            "Push pending",
+            "The phone has not decided yet; ask again after 'retry_after'.",
+        ),
+        ProblemType("push-denied", 403, "Push denied", "The request was denied on the phone."),
+        ProblemType("master-key", 500, "Master key error", "The server's master key is missing or wrong."),
+        ProblemType(
+            "internal-error", 500, "Internal error", "The server failed; the audit log and logs say more."
+        ),
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem-details response.
+
+    Attributes:
+        code: the stable code (a key of :data:`PROBLEMS`).
+        detail: what happened this time.
+        retry_after: seconds before trying again may help.
+        extra: further members (``attempts_remaining``, ``errors``).
+    """
+
+    code: str
+    detail: str
+    retry_after: float | None = None
+    extra: Mapping[str, Any] | None = None
+
+    @property
+    def status(self) -> int:
+        """The HTTP status of this problem's code."""
+        return PROBLEMS[self.code].status
+
+    def body(self, instance: str) -> dict[str, Any]:
+        """The JSON body (RFC 9457 §3.1 members plus ``code`` and the extensions)."""
+        kind = PROBLEMS[self.code]
+        data: dict[str, Any] = {
+            "type": f"/v1/problems/{kind.code}",
+            "title": kind.title,
+            "status": kind.status,
+            "detail": self.detail,
+            "code": kind.code,
+            "instance": instance,
+        }
+        if self.retry_after is not None:
+            data["retry_after"] = round(self.retry_after, 3)
+        if self.extra:
+            data.update(self.extra)
+        return data
+
+    def headers(self) -> dict[str, str]:
+        """``Retry-After`` in whole seconds, when there is one."""
+        if self.retry_after is None:
+            return {}
+        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+
+
+def problem_from_error(error: TokensimError) -> Problem:
+    """The problem an error becomes."""
+    if isinstance(error, ServerError):
+        return Problem(error.code, str(error), error.retry_after)
+    if isinstance(error, WrongAnswer):
+        return Problem("wrong-answer", str(error), extra={"attempts_remaining": error.attempts_remaining})
+    if isinstance(error, InvalidCode):
+        return Problem("wrong-answer", str(error))
+    if isinstance(error, ReplayedCode):
+        return Problem("replayed-answer", str(error))
+    if isinstance(error, ExpiredChallenge):
+        return Problem("challenge-expired", str(error))
+    if isinstance(error, DeviceLocked):
+        return Problem("device-locked", str(error), error.retry_after)
+    if isinstance(error, InvalidParameter):
+        return Problem("invalid-request", str(error))
+    return Problem("invalid-request", str(error))
