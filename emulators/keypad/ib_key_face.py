@@ -1,0 +1,374 @@
+"""The IB Key app's face: push approvals, challenge/response, QR login, time-based codes and activation.
+
+Everything the app does is the :class:`~tokensim.emulators.devices.ib_key.IbKeyApp`'s: the face reads
+its screen and its pending requests, passes the typed PIN (masked, cleared after each use) to its
+calls, and carries the signed decisions and activation requests to the server through the
+:class:`~tokensim.emulators.keypad.backend.PortalBackend`.
+
+* **Requests**: "Check requests" fetches the pending push requests of every activated user from the
+  server and hands them to the app; each is listed with its details and Approve/Deny buttons, which
+  sign the decision after the PIN (or the biometric, when ticked) and send it.
+* **Challenge/response**: the login page's challenge in, the app's response out.
+* **QR login**: paste the QR payload; the app approves the request it carries and the decision is sent.
+* **Time-based code**: the code for logging in while the phone is offline.
+* **Activation**: the username, the activation token from the SMS and a new PIN; the app makes the
+  registration's key pair, the server activates it, and the app keeps the server's reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.widget import Widget
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from tokensim.emulators.devices.ib_key import IbKeyApp
+from tokensim.emulators.keypad.backend import Connection
+from tokensim.emulators.keypad.calls import call_backend
+from tokensim.emulators.keypad.device_view import device_title
+from tokensim.protocol.errors import TokensimError
+from tokensim.protocol.messages import PushDecision, PushRequest
+from tokensim.protocol.provisioning import IbKeyActivation, Provisioning
+
+__all__ = ["DecisionButton", "IbKeyFace", "PushEntry", "describe_request"]
+
+
+def _utc(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).strftime("%H:%M:%S UTC")
+
+
+def describe_request(request: PushRequest) -> Text:
+    """The lines the phone shows for a push request: what, for whom, from where, until when, details."""
+    text = Text()
+    text.append(f"{request.action} for {request.username}", style="bold")
+    text.append(f"  from {request.origin}, expires {_utc(request.expires_at)}")
+    for key, value in sorted(request.details.items()):
+        text.append(f"\n  {key}: {value}")
+    return text
+
+
+class DecisionButton(Button, can_focus=False):
+    """Approve or deny one request.
+
+    Args:
+        request_id: the request it answers.
+        approved: approve (``True``) or deny.
+        index: the request's position in the list, for the widget id.
+    """
+
+    def __init__(self, request_id: str, approved: bool, index: int) -> None:
+        verb = "approve" if approved else "deny"
+        super().__init__(
+            verb.capitalize(),
+            id=f"{verb}-{index}",
+            classes=f"decision {verb}",
+            variant="success" if approved else "error",
+        )
+        self.request_id = request_id
+        self.approved = approved
+        self.active_effect_duration = 0
+
+
+class PushEntry(Horizontal):
+    """One pending request with its Approve and Deny buttons.
+
+    Args:
+        request: the request.
+        index: its position in the list (0 is the oldest).
+    """
+
+    def __init__(self, request: PushRequest, index: int) -> None:
+        super().__init__(id=f"push-{index}", classes="push-entry")
+        self.request = request
+        self.index = index
+
+    def compose(self) -> ComposeResult:
+        """The request's details and the two buttons."""
+        yield Static(describe_request(self.request), classes="push-details", markup=False)
+        yield DecisionButton(self.request.id, True, self.index)
+        yield DecisionButton(self.request.id, False, self.index)
+
+
+class IbKeyFace(Widget):
+    """The IB Key app; see the module docstring.
+
+    Args:
+        device: the app.
+        connection: the server it sends decisions and activations to.
+        poll_seconds: how often to check for requests by itself; never when ``None``.
+        id: the widget id.
+    """
+
+    #: The app's screen as last read.
+    screen_text: reactive[str] = reactive("", init=False)
+
+    def __init__(
+        self,
+        device: IbKeyApp,
+        connection: Connection,
+        *,
+        poll_seconds: float | None = None,
+        id: str | None = None,
+    ) -> None:
+        super().__init__(id=id, classes="face ib-key-face")
+        self.device = device
+        self.connection = connection
+        self._poll_seconds = poll_seconds
+        self._checking = False
+
+    def compose(self) -> ComposeResult:
+        """The app's screen, the unlock fields, the requests and the code and activation panels."""
+        yield Label(device_title(self.device), classes="face-title")
+        with Horizontal(classes="ib-columns"):
+            with Vertical(classes="ib-column"):
+                yield Static(id="ibkey-screen", classes="phone-screen", markup=False)
+                with Horizontal(classes="row"):
+                    yield Label("User", classes="field-label")
+                    yield Select[str]([], prompt="no users", id="ibkey-user", allow_blank=True)
+                with Horizontal(classes="row"):
+                    yield Label("PIN", classes="field-label")
+                    yield Input(placeholder="PIN", password=True, id="ibkey-pin", max_length=6)
+                    yield Checkbox("biometric", id="ibkey-biometric")
+                with Horizontal(classes="row"):
+                    yield Button("Check requests", id="ibkey-check")
+                yield Vertical(id="ibkey-pending", classes="pending")
+            with Vertical(classes="ib-column"):
+                yield Label("Challenge/response", classes="section")
+                with Horizontal(classes="row"):
+                    yield Input(
+                        placeholder="challenge", id="ibkey-challenge", restrict=r"[0-9]*", max_length=10
+                    )
+                    yield Button("Respond", id="ibkey-respond")
+                yield Label("QR login", classes="section")
+                with Horizontal(classes="row"):
+                    yield Input(placeholder="paste the QR payload", id="ibkey-qr")
+                    yield Button("Scan", id="ibkey-scan")
+                with Horizontal(classes="row"):
+                    yield Button("Time-based code", id="ibkey-time-code")
+                yield Static(id="ibkey-output", classes="ibkey-output", markup=False)
+                yield Label("Activate a user", classes="section")
+                with Horizontal(classes="row"):
+                    yield Label("Username", classes="field-label")
+                    yield Input(placeholder="username", id="ibkey-new-user")
+                with Horizontal(classes="row"):
+                    yield Label("SMS token", classes="field-label")
+                    yield Input(placeholder="activation token", id="ibkey-token")
+                with Horizontal(classes="row"):
+                    yield Label("New PIN", classes="field-label")
+                    yield Input(placeholder="4-6 characters", password=True, id="ibkey-new-pin", max_length=6)
+                    yield Button("Activate", id="ibkey-activate")
+        yield Static(id="ibkey-note", classes="result", markup=False)
+
+    async def on_mount(self) -> None:
+        """Show the app; start polling when asked to."""
+        await self.sync()
+        if self._poll_seconds is not None and self.connection.available:
+            self.set_interval(self._poll_seconds, self.check)
+
+    async def sync(self) -> None:
+        """Mirror the app: its screen, its users and its pending requests."""
+        self.screen_text = self.device.screen
+        select: Select[str] = self.query_one("#ibkey-user", Select)
+        users = self.device.users()
+        current = select.value
+        select.set_options([(user, user) for user in users])
+        if users:
+            select.value = current if isinstance(current, str) and current in users else users[0]
+        box = self.query_one("#ibkey-pending", Vertical)
+        await box.remove_children()
+        pending = self.device.pending()
+        if pending:
+            await box.mount_all([PushEntry(request, i) for i, request in enumerate(pending)])
+        else:
+            await box.mount(Label("No pending requests.", classes="empty"))
+
+    def watch_screen_text(self, value: str) -> None:
+        self.query_one("#ibkey-screen", Static).update(Text(value))
+
+    # Feedback.
+
+    def _note(self, text: str, *, error: bool = False) -> None:
+        note = self.query_one("#ibkey-note", Static)
+        note.update(text)
+        note.set_class(error, "-error")
+
+    def _failed(self, message: str) -> None:
+        self._checking = False
+        self._note(message, error=True)
+
+    def _unlock(self) -> tuple[str | None, bool]:
+        """The typed PIN (then cleared from the box) and whether the biometric is ticked."""
+        box = self.query_one("#ibkey-pin", Input)
+        pin = box.value or None
+        box.value = ""
+        return pin, self.query_one("#ibkey-biometric", Checkbox).value and pin is None
+
+    def _user(self) -> str | None:
+        value = self.query_one("#ibkey-user", Select).value
+        return value if isinstance(value, str) else None
+
+    # Requests.
+
+    @on(Button.Pressed, "#ibkey-check")
+    def check(self) -> None:
+        """Fetch every activated user's pending requests from the server."""
+        if self._checking:
+            return
+        try:
+            backend = self.connection.get()
+        except Exception as e:
+            self._note(str(e), error=True)
+            return
+        registrations = [(user, self.device.key_id(user)) for user in self.device.users()]
+        if not registrations:
+            self._note("no users: activate one first", error=True)
+            return
+        self._checking = True
+
+        def fetch() -> list[PushRequest]:
+            found: list[PushRequest] = []
+            for user, key_id in registrations:
+                found.extend(backend.pending_pushes(user, key_id))
+            return found
+
+        call_backend(self, fetch, self._arrived, self._failed)
+
+    async def _arrived(self, requests: Sequence[PushRequest]) -> None:
+        self._checking = False
+        known = {request.id for request in self.device.pending()}
+        fresh = 0
+        for request in requests:
+            if request.id not in known:
+                try:
+                    self.device.receive_push(request)
+                except TokensimError:
+                    continue  # for a user this phone no longer has
+                fresh += 1
+        await self.sync()
+        self._note(f"{fresh} new request{'s' if fresh != 1 else ''}")
+
+    @on(Button.Pressed, ".decision")
+    async def _decide(self, event: Button.Pressed) -> None:
+        event.stop()
+        button = event.button
+        if not isinstance(button, DecisionButton):
+            return
+        pin, biometric = self._unlock()
+        try:
+            if button.approved:
+                decision = self.device.approve(button.request_id, pin=pin, biometric=biometric)
+            else:
+                decision = self.device.deny(button.request_id, pin=pin, biometric=biometric)
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            await self.sync()
+            return
+        await self.sync()
+        self._send(decision, "approved" if decision.approved else "denied")
+
+    def _send(self, decision: PushDecision, what: str) -> None:
+        try:
+            backend = self.connection.get()
+        except Exception as e:
+            self._note(f"{what} on the phone, but not sent: {e}", error=True)
+            return
+        self._note(f"{what}; sending...")
+        call_backend(
+            self,
+            lambda: backend.decide_push(decision),
+            lambda _: self._note(f"{what} and sent"),
+            self._failed,
+        )
+
+    # Codes.
+
+    @on(Button.Pressed, "#ibkey-respond")
+    @on(Input.Submitted, "#ibkey-challenge")
+    def respond(self) -> None:
+        """Challenge/response: show the app's response to the typed challenge."""
+        user = self._user()
+        challenge = self.query_one("#ibkey-challenge", Input).value
+        pin, biometric = self._unlock()
+        if user is None:
+            self._note("no users: activate one first", error=True)
+            return
+        try:
+            response = self.device.respond(user, challenge, pin=pin, biometric=biometric)
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            return
+        self.query_one("#ibkey-output", Static).update(f"Response: {response}")
+        self._note("")
+
+    @on(Button.Pressed, "#ibkey-time-code")
+    def time_code(self) -> None:
+        """Show the time-based code of the chosen user."""
+        user = self._user()
+        pin, biometric = self._unlock()
+        if user is None:
+            self._note("no users: activate one first", error=True)
+            return
+        try:
+            code = self.device.time_code(user, pin=pin, biometric=biometric)
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            return
+        self.query_one("#ibkey-output", Static).update(f"Time-based code: {code}")
+        self._note("")
+
+    @on(Button.Pressed, "#ibkey-scan")
+    @on(Input.Submitted, "#ibkey-qr")
+    def scan(self) -> None:
+        """QR login: approve the request in the pasted payload and send the decision."""
+        box = self.query_one("#ibkey-qr", Input)
+        payload = box.value.strip()
+        pin, biometric = self._unlock()
+        try:
+            decision = self.device.scan_qr(payload, pin=pin, biometric=biometric)
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            return
+        box.value = ""
+        self._send(decision, "QR login approved")
+
+    # Activation.
+
+    @on(Button.Pressed, "#ibkey-activate")
+    def activate(self) -> None:
+        """Activate a user with the SMS token and a new PIN."""
+        username = self.query_one("#ibkey-new-user", Input).value.strip()
+        token = self.query_one("#ibkey-token", Input).value.strip()
+        pin_box = self.query_one("#ibkey-new-pin", Input)
+        pin = pin_box.value or None
+        pin_box.value = ""
+        biometric = self.query_one("#ibkey-biometric", Checkbox).value
+        try:
+            activation = self.device.begin_activation(username, token, pin=pin, biometric=biometric)
+            backend = self.connection.get()
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            return
+        self._note(f"activating {username}...")
+        call_backend(
+            self,
+            lambda: backend.activate_ib_key(activation),
+            lambda p: self._activated(activation, p),
+            self._failed,
+        )
+
+    async def _activated(self, activation: IbKeyActivation, provisioning: Provisioning) -> None:
+        try:
+            self.device.complete_activation(activation.username, provisioning)
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            return
+        self.query_one("#ibkey-token", Input).value = ""
+        await self.sync()
+        self.query_one("#ibkey-user", Select).value = activation.username
+        self._note(f"{activation.username} activated on this phone")
