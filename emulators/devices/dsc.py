@@ -71,6 +71,7 @@ class DigitalSecurityCard(Device):
         pin = provisioning.pin
         if pin is None or len(pin) != self.PIN_DIGITS or not _digits(pin):
             raise InvalidParameter(f"a DSC needs a {self.PIN_DIGITS}-digit 'pin'")
+        self._pin = pin
         check_key(provisioning.secret)
         if not 6 <= provisioning.digits <= 10 or provisioning.step <= 0:
             raise InvalidParameter("a DSC code has 6 to 10 digits and a positive time step")
@@ -177,9 +178,8 @@ class DigitalSecurityCard(Device):
             self._reveal = True
 
     def _check(self, now: float) -> None:
-        expected = (self._provisioning.pin or "").encode()
         typed, self._typed, self._reveal = self._typed, "", False
-        if hmac.compare_digest(typed.encode(), expected):
+        if hmac.compare_digest(typed.encode(), self._pin.encode()):
             self._failures = 0
             self._mode = "code"
             self._shown_at = now
