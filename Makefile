@@ -17,8 +17,10 @@ $(STAMP): pyproject.toml $(BIN)/python
 	$(BIN)/python -m pip install --quiet --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
 
+# Starts the server with one demo account per device kind and prints how to log in with each;
+# the data folder (./data) keeps the database, master key and demo devices between runs.
 run: $(STAMP)
-	$(BIN)/tokensim --help
+	$(BIN)/tokensim serve --demo
 
 test: lint typecheck pytest
 

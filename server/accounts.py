@@ -26,6 +26,7 @@ from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActi
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import SENDER, Challenges, device_secrets, device_view
 from tokensim.server.core import Core
+from tokensim.server.db import rowcount
 from tokensim.server.errors import AlreadyExists, DeviceUnavailable, NotFound, WrongAnswer
 from tokensim.server.models import Challenge, Device, PhoneNumber, User
 from tokensim.server.verify import TEMPORARY_KIND, DeviceSecrets, load_public_key, oob_mac, policy_for
@@ -399,12 +400,14 @@ class Accounts:
         return self._challenges.answer(challenge_id, answer, purpose="activation", complete=activate)
 
     def _set_active(self, session: Session, device: Device, user: User, now: float, *, actor: str) -> None:
-        moved = session.execute(
-            update(Device)
-            .where(Device.id == device.id, Device.status == "pending")
-            .values(status="active", activated_at=now)
-            .execution_options(synchronize_session=False)
-        ).rowcount
+        moved = rowcount(
+            session.execute(
+                update(Device)
+                .where(Device.id == device.id, Device.status == "pending")
+                .values(status="active", activated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        )
         if moved != 1:
             raise ReplayedCode("the device was activated already")
         self._core.audit.record(
@@ -492,12 +495,14 @@ class Accounts:
             totp_secret=core.rng.randbytes(_key_bytes(HashAlgorithm.SHA1)),
         )
         with core.db.write() as session:
-            won = session.execute(
-                update(Challenge)
-                .where(Challenge.id == challenge.id, Challenge.status == "open")
-                .values(status="answered", answered_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            won = rowcount(
+                session.execute(
+                    update(Challenge)
+                    .where(Challenge.id == challenge.id, Challenge.status == "open")
+                    .values(status="answered", answered_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if won != 1:
                 raise ReplayedCode("this activation token was used already")
             session.execute(

@@ -36,6 +36,7 @@ from tokensim.protocol.messages import Challenge as ChallengeMessage
 from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
+from tokensim.server.db import rowcount
 from tokensim.server.errors import (
     AccountLocked,
     ChallengeClosed,
@@ -466,16 +467,18 @@ class Challenges:
     ) -> _T:
         core = self._core
         with core.db.write() as session:
-            won = session.execute(
-                update(Challenge)
-                .where(
-                    Challenge.id == challenge.id,
-                    Challenge.status == expected_status,
-                    Challenge.expires_at > now,
+            won = rowcount(
+                session.execute(
+                    update(Challenge)
+                    .where(
+                        Challenge.id == challenge.id,
+                        Challenge.status == expected_status,
+                        Challenge.expires_at > now,
+                    )
+                    .values(status="answered", answered_at=now)
+                    .execution_options(synchronize_session=False)
                 )
-                .values(status="answered", answered_at=now)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            )
             if won != 1:
                 raise ReplayedCode("this challenge was answered already")
             conditions = [
@@ -489,20 +492,24 @@ class Challenges:
             if accepted.counter is not None:
                 conditions.append(or_(Device.counter.is_(None), Device.counter <= accepted.counter))
                 values["counter"] = accepted.counter + 1
-            moved = session.execute(
-                update(Device)
-                .where(*conditions)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            moved = rowcount(
+                session.execute(
+                    update(Device)
+                    .where(*conditions)
+                    .values(**values)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if moved != 1:
                 raise ReplayedCode("this code was used already")
-            reset = session.execute(
-                update(User)
-                .where(User.id == user.id, User.account_locked_at.is_(None))
-                .values(factor_failures=0)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            reset = rowcount(
+                session.execute(
+                    update(User)
+                    .where(User.id == user.id, User.account_locked_at.is_(None))
+                    .values(factor_failures=0)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if reset != 1:
                 raise AccountLocked("the account is locked; contact support")
             result = complete(session, challenge, device, user, now)
@@ -577,12 +584,16 @@ class Challenges:
             raise error from None
         status = "approved" if decision.approved else "denied"
         with core.db.write() as session:
-            won = session.execute(
-                update(Challenge)
-                .where(Challenge.id == challenge.id, Challenge.status == "open", Challenge.expires_at > now)
-                .values(status=status)
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            won = rowcount(
+                session.execute(
+                    update(Challenge)
+                    .where(
+                        Challenge.id == challenge.id, Challenge.status == "open", Challenge.expires_at > now
+                    )
+                    .values(status=status)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if won != 1:
                 raise ReplayedCode("this request was decided already")
             core.audit.record(

@@ -20,13 +20,13 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.models import Base
 
-__all__ = ["MIGRATIONS", "Database"]
+__all__ = ["MIGRATIONS", "Database", "rowcount"]
 
 _log = logging.getLogger(__name__)
 
@@ -42,6 +42,11 @@ _log = logging.getLogger(__name__)
 MIGRATIONS = "tokensim.server:migrations"
 # Any constant works; it only has to be the same in every tokensim process.
 _PG_MIGRATION_LOCK = 0x746F6B73
+
+
+def rowcount(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE matched: the test of every conditional state change."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

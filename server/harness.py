@@ -53,6 +53,7 @@ class Enrolled:
         device: the emulator (for IB Key, the app; for a phone, the handset).
         pin: the PIN typed into it, if it takes one.
         enrollment: what enrollment returned.
+        provisioning: what the device was made from (for IB Key, the activation's reply).
     """
 
     username: str
@@ -61,6 +62,7 @@ class Enrolled:
     device: Device
     pin: str | None
     enrollment: Enrollment
+    provisioning: Provisioning | None = None
 
     def __repr__(self) -> str:
         return f"Enrolled(username={self.username!r}, kind={self.kind!r}, device_id={self.device_id!r})"
@@ -144,18 +146,22 @@ class Harness:
         if kind == DeviceKind.IB_KEY.value:
             assert enrollment.device.number is not None
             app = self.app()
+            provisioning = None
             if activate:
                 token = self._latest_code(enrollment.device.number)
                 activation = app.begin_activation(username, token, pin=pin)
-                app.complete_activation(username, self.client.activate_ib_key(activation))
-            return Enrolled(username, kind, device_id, app, pin, enrollment)
+                provisioning = self.client.activate_ib_key(activation)
+                app.complete_activation(username, provisioning)
+            return Enrolled(username, kind, device_id, app, pin, enrollment, provisioning)
         assert enrollment.provisioning is not None
         if kind == DeviceKind.PHONE.value:
             assert enrollment.provisioning.number is not None
             device: Device = self.phone(enrollment.provisioning.number)
         else:
             device = create(enrollment.provisioning, clock=self.clock, rng=self.rng)
-        enrolled = Enrolled(username, kind, device_id, device, pin if takes_pin else None, enrollment)
+        enrolled = Enrolled(
+            username, kind, device_id, device, pin if takes_pin else None, enrollment, enrollment.provisioning
+        )
         if activate:
             challenge = self.client.start_activation(device_id)
             self.client.finish_activation(device_id, challenge.id, self.answer(enrolled, challenge))

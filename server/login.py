@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session as DbSession
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.core import Core
+from tokensim.server.db import rowcount
 from tokensim.server.errors import (
     DeviceUnavailable,
     InvalidCredentials,
@@ -204,12 +205,14 @@ class Logins:
         def finish(
             session: DbSession, challenge: Challenge, device: Device, user: User, now: float
         ) -> SessionGrant:
-            done = session.execute(
-                update(Login)
-                .where(Login.id == login_id, Login.status == "open", Login.expires_at > now)
-                .values(status="done")
-                .execution_options(synchronize_session=False)
-            ).rowcount
+            done = rowcount(
+                session.execute(
+                    update(Login)
+                    .where(Login.id == login_id, Login.status == "open", Login.expires_at > now)
+                    .values(status="done")
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if done != 1:
                 raise LoginExpired("this login is finished or expired; start again with the password")
             scope = scope_for(user, device, now)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import DeviceLocked
 from tokensim.server.config import ServerConfig
+from tokensim.server.db import rowcount
 from tokensim.server.errors import AccountLocked, TooManyAttempts
 from tokensim.server.models import Device, User
 
@@ -35,9 +36,9 @@ def lockout_seconds(previous_lockouts: int, base: float, maximum: float) -> floa
     """Length of the next lockout: ``base`` doubled once per earlier lockout, capped at ``maximum``.
 
     >>> [lockout_seconds(n, 60, 3600) for n in range(8)]
-    [60, 120, 240, 480, 960, 1920, 3600, 3600]
+    [60.0, 120.0, 240.0, 480.0, 960.0, 1920.0, 3600.0, 3600.0]
     """
-    return min(base * 2 ** min(previous_lockouts, 32), maximum)
+    return float(min(base * 2.0 ** min(previous_lockouts, 32), maximum))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +133,14 @@ class Throttle:
         account_locked = False
         if account_failures >= config.account_max_failures:
             account_locked = (
-                session.execute(
-                    update(User)
-                    .where(User.id == user_id, User.account_locked_at.is_(None))
-                    .values(account_locked_at=now)
-                    .execution_options(synchronize_session=False)
-                ).rowcount
+                rowcount(
+                    session.execute(
+                        update(User)
+                        .where(User.id == user_id, User.account_locked_at.is_(None))
+                        .values(account_locked_at=now)
+                        .execution_options(synchronize_session=False)
+                    )
+                )
                 == 1
             )
         remaining = 0 if locked_for is not None else config.device_max_failures - failures
