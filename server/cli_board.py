@@ -4,19 +4,21 @@
 
     tokensim board emulate [--pty | --tcp PORT] [--state FILE] [--provisioning]
     tokensim board check URL
-    tokensim board enroll URL --user NAME [--server URL]
+    tokensim board enroll URL --user NAME [--server URL] [--support-token-file FILE]
     tokensim board list-ports
 
 ``emulate`` serves an emulated card as a board and prints the URL to open on its first line;
 ``check`` runs the RFC 6287 vectors and the fault cases against any board and prints a pass/fail
-table (exit status 1 on any failure); ``enroll`` stores a fresh random secret in a board in
-provisioning mode and registers it with the server. Secrets, PINs and responses are never printed.
+table (exit status 1 on any failure); ``enroll`` registers a DSC+ for a user on the server, stores the
+fresh random secret the server drew in a board in provisioning mode, and activates it by the board's
+own answer. Secrets, PINs and responses are never printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import os
 import secrets
@@ -37,6 +39,8 @@ from tokensim.protocol.errors import InvalidParameter, TokensimError
 from tokensim.protocol.framing import Frame, FrameType, crc16
 from tokensim.protocol.ocra import QuestionFormat, ocra
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind
+from tokensim.server.client import TokensimClient
+from tokensim.server.config import SUPPORT_TOKEN_ENV
 
 __all__ = ["register"]
 
@@ -431,35 +435,75 @@ def _run_check(args: argparse.Namespace) -> int:
 # --- enroll ----------------------------------------------------------------------------------------
 
 
-def _run_enroll(args: argparse.Namespace) -> int:
+@dataclass(frozen=True, slots=True)
+class _BoardEnrollment:
+    device_id: str
+    serial: str
+    status: str
+
+
+def _enroll_board(client: TokensimClient, bridge: BoardBridge, user: str, pin: str) -> _BoardEnrollment:
+    """Enroll a DSC+ for ``user`` on the server, store its secret in the board, activate it.
+
+    The server draws the fresh random secret (as a bank issuing a card would); it goes from the
+    enrollment reply into the board and nowhere else. The activation challenge is answered by the
+    board itself, which proves the secret arrived intact.
+    """
+    info = bridge.info(refresh=True)
+    if info.mode is not wire.Mode.PROVISIONING:
+        raise TokensimError(
+            "the board is not in provisioning mode: hold its provisioning jumper or button while it boots "
+            "(see firmware-notes/README.md)"
+        )
+    enrollment = client.enroll(user, DeviceKind.DSC_PLUS.value, pin=pin, label=f"board {info.board_id}")
+    device_id = enrollment.device.id
+    provisioning = enrollment.provisioning
+    if provisioning is None:
+        raise TokensimError("the server enrolled the device but sent no provisioning")
     try:
-        from tokensim.server import client as server_client  # type: ignore[attr-defined]
-    except ImportError:
-        server_client = None
-    enroll_board = getattr(server_client, "enroll_board_secret", None)
-    if enroll_board is None:
+        bridge.provision(provisioning.secret, provisioning.suite or DEFAULT_SUITES[DeviceKind.DSC_PLUS])
+        challenge = client.start_activation(device_id)
+        question = challenge.challenge.question
+        if question is None:
+            raise TokensimError(f"the activation challenge has no question (mode {challenge.mode})")
+        device = client.finish_activation(device_id, challenge.id, bridge.respond(question, pin))
+    except TokensimError as e:
+        raise TokensimError(
+            f"device {device_id} was enrolled on the server but not activated ({e}); "
+            "revoke it before retrying"
+        ) from e
+    return _BoardEnrollment(device_id=device_id, serial=provisioning.serial, status=device.status)
+
+
+def _read_pin(from_stdin: bool) -> str:
+    # The PIN is typed, never an argument (it would land in the shell history and the process list).
+    pin = sys.stdin.readline().strip() if from_stdin else getpass.getpass("PIN for the new DSC+ (4 digits): ")
+    if len(pin) != 4 or not pin.isdigit():
+        raise InvalidParameter("the PIN must be 4 digits")
+    return pin
+
+
+def _run_enroll(args: argparse.Namespace) -> int:
+    token = os.environ.get(SUPPORT_TOKEN_ENV)
+    if args.support_token_file is not None:
+        token = args.support_token_file.read_text(encoding="utf-8").strip()
+    if not token:
         print(
-            "tokensim: error: this server has no enrollment endpoint that accepts a board's secret yet",
+            "tokensim: error: the server's support token is needed: "
+            f"--support-token-file or ${SUPPORT_TOKEN_ENV}",
             file=sys.stderr,
         )
         return 2
-    with connect(args.url, ready_timeout=args.ready_timeout) as bridge:
-        info = bridge.info()
-        if info.mode is not wire.Mode.PROVISIONING:
-            print(
-                "tokensim: error: the board is not in provisioning mode: hold its provisioning jumper "
-                "or button while it boots (see firmware-notes/README.md)",
-                file=sys.stderr,
-            )
-            return 2
-        suite = DEFAULT_SUITES[DeviceKind.DSC_PLUS]
-        secret = secrets.token_bytes(20)
-        bridge.provision(secret, suite)
-        result: Any = enroll_board(
-            args.server, user=args.user, serial=info.board_id, secret=secret, suite=suite
-        )
-        del secret
-    print(f"enrolled board {info.board_id!r} as {args.user}'s DSC+ ({result})")
+    pin = _read_pin(args.pin_stdin)
+    with (
+        TokensimClient(args.server, support_token=token) as client,
+        connect(args.url, ready_timeout=args.ready_timeout) as bridge,
+    ):
+        done = _enroll_board(client, bridge, args.user, pin)
+    print(
+        f"enrolled the board as {args.user}'s DSC+: device {done.device_id}, serial {done.serial}, "
+        f"{done.status}; now remove the provisioning jumper and reset the board"
+    )
     return 0
 
 
@@ -530,6 +574,12 @@ def register(subparsers: Any) -> None:
     enroll.add_argument("url", help="the board's serial port or URL")
     enroll.add_argument("--user", required=True, help="the user who gets the board as a DSC+")
     enroll.add_argument("--server", default="http://127.0.0.1:8000", help="the tokensim server")
+    enroll.add_argument(
+        "--support-token-file", type=Path, help=f"the server's support token (default: ${SUPPORT_TOKEN_ENV})"
+    )
+    enroll.add_argument(
+        "--pin-stdin", action="store_true", help="read the PIN from standard input, not a prompt"
+    )
     enroll.add_argument(
         "--ready-timeout", type=float, default=wire.READY_TIMEOUT, help="seconds to wait for READY"
     )
