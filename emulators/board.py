@@ -26,8 +26,9 @@ import threading
 import time
 import tty
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, assert_never
 
+from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.emulators.registry import create, load
 from tokensim.protocol import wire
 from tokensim.protocol.errors import InvalidParameter, TokensimError
@@ -206,7 +207,8 @@ class VirtualBoard:
                 return self._provision(request)
             case wire.Respond(challenge, pin) | wire.ChangePin(challenge, pin):
                 return self._respond(frame.type, challenge, pin)
-        return wire.ErrorReply(wire.ErrorCode.UNKNOWN_COMMAND, frame.type, "not a request")
+            case _:
+                assert_never(request)
 
     def _provision(self, request: wire.Provision) -> wire.Reply:
         code = request.suite
@@ -227,11 +229,11 @@ class VirtualBoard:
                 device = load(saved)
         except TokensimError as e:
             return wire.ErrorReply(wire.ErrorCode.UNSUPPORTED_SUITE, FrameType.PROVISION, _short(e))
-        if not hasattr(device, "respond"):
+        if not isinstance(device, OcraKeypadDevice):
             return wire.ErrorReply(wire.ErrorCode.UNSUPPORTED_SUITE, FrameType.PROVISION, "no responses")
-        self._device = device  # type: ignore[assignment]  # checked just above: it responds
+        self._device = device
         if self._on_change is not None:
-            self._on_change(self._device)
+            self._on_change(device)
         return wire.Result(FrameType.PROVISION)
 
     def _respond(self, request: int, challenge: str, pin: str) -> wire.Reply:

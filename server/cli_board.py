@@ -33,6 +33,7 @@ from typing import Any
 
 from tokensim.emulators.board import BoardDevice, VirtualBoard, serve_pty, serve_tcp
 from tokensim.emulators.bridge import BoardBridge, connect
+from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.emulators.registry import load
 from tokensim.protocol import wire
 from tokensim.protocol.errors import InvalidParameter, TokensimError
@@ -62,9 +63,9 @@ def _load_state(path: Path | None) -> BoardDevice | None:
     if not isinstance(data, dict) or data.get("format") != _STATE_FORMAT:
         raise InvalidParameter(f"{path}: not a virtual board state file")
     device = load(data.get("device"))
-    if not hasattr(device, "respond"):
+    if not isinstance(device, OcraKeypadDevice):
         raise InvalidParameter(f"{path}: a {device.kind} cannot answer challenges")
-    return device  # type: ignore[return-value]  # it responds: checked above
+    return device
 
 
 def _saver(path: Path | None) -> Callable[[BoardDevice], None] | None:
