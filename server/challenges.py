@@ -512,7 +512,6 @@ class Challenges:
             )
             if reset != 1:
                 raise AccountLocked("the account is locked; contact support")
-            result = complete(session, challenge, device, user, now)
             core.audit.record(
                 session,
                 now,
@@ -524,6 +523,7 @@ class Challenges:
                 device_id=device.id,
                 detail={"purpose": challenge.purpose, "mode": challenge.mode, "kind": device.kind},
             )
+            result = complete(session, challenge, device, user, now)
         return result
 
     # -- push ----------------------------------------------------------------------------------

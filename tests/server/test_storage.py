@@ -1,0 +1,138 @@
+"""Storage: migrations, SQLite WAL, PostgreSQL, the append-only audit log, secrets at rest, the master key."""
+
+from __future__ import annotations
+
+import sqlite3
+from importlib import resources
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from tokensim.protocol.clock import FixedClock
+from tokensim.server.config import MASTER_KEY_ENV, ServerConfig
+from tokensim.server.db import Database
+from tokensim.server.errors import MasterKeyError
+from tokensim.server.harness import ALL_KINDS, Harness
+from tokensim.server.models import Base
+from tokensim.server.service import Service
+
+from .conftest import NO_ENV, PASSWORD, PHONE
+
+
+def _check_schema(db: Database) -> None:
+    assert db.migrate() == "0001"
+    assert db.migrate() == "0001"  # a second start changes nothing
+    assert db.revision() == "0001"
+    with db.engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+
+
+def _check_append_only(db: Database) -> None:
+    with db.write() as session:
+        session.execute(
+            text(
+                "INSERT INTO audit_events (at, event, actor, outcome, detail) "
+                "VALUES (1, 'e', 'user', 'ok', '{}')"
+            )
+        )
+    for statement in ("UPDATE audit_events SET outcome = 'changed'", "DELETE FROM audit_events"):
+        with pytest.raises(DatabaseError, match="append-only"), db.write() as session:
+            session.execute(text(statement))
+    with db.read() as session:
+        assert session.execute(text("SELECT outcome FROM audit_events")).scalars().all() == ["ok"]
+
+
+def test_sqlite_migrates_to_the_models_in_wal_mode(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path}/t.sqlite3")
+    try:
+        _check_schema(db)
+        with db.engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        _check_append_only(db)
+    finally:
+        db.dispose()
+
+
+def test_postgresql_migrates_to_the_models(postgres_schema_url: str) -> None:
+    db = Database(postgres_schema_url)
+    try:
+        _check_schema(db)
+        _check_append_only(db)
+    finally:
+        db.dispose()
+
+
+def test_the_migration_scripts_are_package_resources() -> None:
+    names = [entry.name for entry in resources.files("tokensim.server.migrations.versions").iterdir()]
+    assert "rev_0001_initial.py" in names
+
+
+@pytest.mark.parametrize("url", ["mysql://x/y", "not a url", "oracle://u@h/d"])
+def test_an_unusable_database_url_is_named(url: str) -> None:
+    from tokensim.protocol.errors import InvalidParameter
+
+    with pytest.raises(InvalidParameter):
+        Database(url)
+
+
+def test_a_database_dump_shows_no_secret(config: ServerConfig, clock: FixedClock) -> None:
+    from tokensim.server.api import create_app
+    from tokensim.server.client import TokensimClient
+    from tokensim.server.core import load_support_token
+
+    app = create_app(config, clock=clock, environ=NO_ENV)
+    secrets: list[str] = [PASSWORD]
+    try:
+        with TokensimClient.in_process(app, support_token=load_support_token(config.token_path)) as client:
+            client.create_user("alice", PASSWORD, phones=[PHONE])
+            harness = Harness(client, clock=clock)
+            devices = harness.enroll_all("alice", ALL_KINDS, pin="4821")
+            temporary = client.issue_temporary_passcode("alice")
+            assert temporary.passcode is not None
+            secrets.append(temporary.passcode)
+            clock.advance(30)
+            for enrolled in devices:
+                result = harness.login("alice", PASSWORD, enrolled)
+                secrets.extend([result.grant.token, result.answer])
+                provisioning = enrolled.provisioning
+                assert provisioning is not None
+                if provisioning.secret:
+                    secrets.append(provisioning.secret.hex())
+                if provisioning.totp_secret:
+                    secrets.append(provisioning.totp_secret.hex())
+            secrets.extend(m.text for m in client.outbox())
+    finally:
+        app.state.service.close()
+    secrets = [s for s in secrets if not s.startswith("signed")]
+    connection = sqlite3.connect(config.data_dir / "tokensim.sqlite3")
+    try:
+        dump = "\n".join(connection.iterdump())
+        # PINs are 4 digits, so they are looked for as whole values of the readable columns.
+        readable = {
+            str(v) for row in connection.execute("SELECT * FROM devices") for v in row if isinstance(v, str)
+        }
+    finally:
+        connection.close()
+    assert "4821" not in readable
+    raw = (config.data_dir / "tokensim.sqlite3").read_bytes()
+    for secret in secrets:
+        assert secret not in dump, f"{secret[:4]}... appears in the dump"
+        assert secret.encode() not in raw
+
+
+def test_a_wrong_master_key_stops_the_start_with_a_clear_message(config: ServerConfig) -> None:
+    Service.open(config, environ=NO_ENV).close()
+    with pytest.raises(MasterKeyError, match="not the key this database was created with"):
+        Service.open(config, environ={MASTER_KEY_ENV: "11" * 32})
+
+
+def test_a_missing_master_key_stops_the_start_instead_of_making_a_new_one(config: ServerConfig) -> None:
+    Service.open(config, environ=NO_ENV).close()
+    config.key_path.unlink()
+    with pytest.raises(MasterKeyError, match="no master key"):
+        Service.open(config, environ=NO_ENV)
+    assert not config.key_path.exists()
