@@ -353,20 +353,44 @@ def _demo_refusals(
 
     started = client.login(username, password)
     view = client.challenge(started.login_id, dsc_plus.device_id)
-    rows.append(("dsc-plus", "numeric", _describe(view), "00000000",
-                 _refused(lambda: client.answer(started.login_id, view.id, "00000000")), ""))  # fmt: skip
+    rows.append(
+        (
+            "dsc-plus",
+            "numeric",
+            _describe(view),
+            "00000000",
+            _refused(lambda: client.answer(started.login_id, view.id, "00000000")),
+            "",
+        )
+    )
     right = harness.answer(dsc_plus, view)
     grant = client.answer(started.login_id, view.id, right)
     rows.append(("dsc-plus", "numeric", _describe(view), right, "ok", " ".join(grant.scope)))
-    rows.append(("dsc-plus", "numeric", _describe(view), right + " (again)",
-                 _refused(lambda: client.answer(started.login_id, view.id, right)), ""))  # fmt: skip
+    rows.append(
+        (
+            "dsc-plus",
+            "numeric",
+            _describe(view),
+            right + " (again)",
+            _refused(lambda: client.answer(started.login_id, view.id, right)),
+            "",
+        )
+    )
 
     started = client.login(username, password)
     view = client.challenge(started.login_id, dsc_plus.device_id)
     clock.advance(301)  # past the default 300 s a challenge stays answerable
     late = harness.answer(dsc_plus, view)
-    rows.append(("dsc-plus", "numeric", _describe(view), f"{late} (301 s later)",
-                 _refused(lambda: client.answer(started.login_id, view.id, late)), ""))  # fmt: skip
+    rows.append(
+        (
+            "dsc-plus",
+            "numeric",
+            _describe(view),
+            f"{late} (301 s later)",
+            _refused(lambda: client.answer(started.login_id, view.id, late)),
+            "",
+        )
+    )
 
     gold = by_kind["gold"]
     started = client.login(username, password)
@@ -381,8 +405,16 @@ def _demo_refusals(
     rows.append(("gold", "numeric", "(5 times)", "12345678", result, ""))
     rows.append(("gold", "numeric", "", "(a 6th time)", _refused(wrong_gold_answer), ""))
     other = harness.login(username, password, by_kind["scc"])
-    rows.append(("scc", "grid", _describe(other.challenge), other.answer, "ok (other devices still work)",
-                 " ".join(other.grant.scope)))  # fmt: skip
+    rows.append(
+        (
+            "scc",
+            "grid",
+            _describe(other.challenge),
+            other.answer,
+            "ok (other devices still work)",
+            " ".join(other.grant.scope),
+        )
+    )
     return rows
 
 

@@ -6,6 +6,9 @@ lazily and in DEFERRED mode, where two transactions that both read and then writ
 handling is turned off and tokensim emits ``BEGIN IMMEDIATE`` for every write transaction, which
 takes the write lock up front and waits (``busy_timeout``) instead of failing.
 
+SQL logging (``sqlalchemy.engine`` at INFO) never shows bound parameters: they are hidden, so
+identifiers and sealed values stay out of logs even when someone turns SQL logging on.
+
 PostgreSQL runs at READ COMMITTED: every one-time state change is a conditional UPDATE
 (``... WHERE status = 'open'``), which a concurrent transaction re-checks after the first commits, so
 exactly one of two concurrent answers wins, whichever process each came to.
@@ -87,12 +90,18 @@ class Database:
             if self.dialect == "sqlite":
                 if parsed.database and parsed.database != ":memory:":
                     Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-                engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+                engine = create_engine(
+                    parsed, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
+                )
                 event.listen(engine, "connect", _sqlite_connect)
                 event.listen(engine, "begin", _sqlite_begin)
             elif self.dialect == "postgresql":
                 engine = create_engine(
-                    parsed, pool_size=pool_size, max_overflow=pool_size * 2, pool_pre_ping=True
+                    parsed,
+                    pool_size=pool_size,
+                    max_overflow=pool_size * 2,
+                    pool_pre_ping=True,
+                    hide_parameters=True,
                 )
             else:
                 raise InvalidParameter(f"unsupported database {self.dialect!r}: use sqlite or postgresql")
