@@ -18,7 +18,12 @@ from tokensim.protocol.errors import TokensimError
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Modules that each add one subcommand.
-SUBCOMMANDS = ("tokensim.server.cli_code", "tokensim.server.cli_board", "tokensim.server.cli_serve")
+SUBCOMMANDS = (
+    "tokensim.server.cli_code",
+    "tokensim.server.cli_board",
+    "tokensim.server.cli_serve",
+    "tokensim.server.cli_keypad",
+)
 
 
 def _version() -> str:

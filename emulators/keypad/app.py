@@ -21,7 +21,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.widget import Widget
-from textual.widgets import Footer, Header, Label, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Label, TabbedContent, TabPane
 
 from tokensim.emulators.base import Device
 from tokensim.emulators.devices.ib_key import IbKeyApp
@@ -142,6 +142,19 @@ class KeypadApp(App[None]):
         faces = self.query_one(f"#{tab_id}", TabPane).query(KeypadFace)
         if faces:
             faces.first().focus()
+
+    @on(PortalPane.QrToIbKey)
+    def _qr_to_ib_key(self, event: PortalPane.QrToIbKey) -> None:
+        faces = self.query(IbKeyFace)
+        if not faces:
+            self.notify("no IB Key in the state file", severity="error")
+            return
+        face = faces.first()
+        face.query_one("#ibkey-qr", Input).value = event.payload
+        self.query_one("#tabs", TabbedContent).active = "tab-ib-key"
+        # The clicked button's focus would take the tabs back to the portal: move it to the PIN box,
+        # which is what the user types next anyway.
+        self.call_after_refresh(face.query_one("#ibkey-pin", Input).focus)
 
     def action_save(self) -> None:
         """Save every device to the state file."""

@@ -29,6 +29,7 @@ __all__ = [
     "CarrierMessage",
     "Connection",
     "DeviceChoice",
+    "IssuedChallenge",
     "LoginResult",
     "LoginStart",
     "PortalBackend",
@@ -82,21 +83,35 @@ class LoginStart:
 
 
 @dataclass(frozen=True, slots=True)
+class IssuedChallenge:
+    """A challenge as the login page shows it.
+
+    Attributes:
+        challenge: the challenge itself.
+        mode: how the device answers (``numeric``, ``grid``, ``code``, ``push``, ``qr``, ``sms``...).
+        qr: for a QR login, the payload the QR code carries (the IB Key scans it).
+        sent_to: for a code sent by SMS or voice, the (masked) number it went to.
+    """
+
+    challenge: Challenge
+    mode: str
+    qr: str | None = None
+    sent_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LoginResult:
     """A finished login.
 
     Attributes:
         username: who logged in.
         scope: what the session may do (``trading``, ``portal``, ``card-printing``, ``statements``).
-        device: the identifier of the device that answered.
+        device_kind: the kind of the device that answered, when the server says.
     """
 
     username: str
     scope: tuple[str, ...]
-    device: str
-
-    def __repr__(self) -> str:
-        return f"LoginResult(username={self.username!r}, scope={self.scope!r}, device={self.device!r})"
+    device_kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +158,14 @@ class PortalBackend(Protocol):
         """
         ...
 
-    def challenge(self, login_id: str, device_id: str, *, channel: str | None = None) -> Challenge:
+    def challenge(self, login_id: str, device_id: str, *, mode: str | None = None) -> IssuedChallenge:
         """Ask the server for a challenge for one of the user's devices.
 
         Args:
             login_id: the login from :meth:`start_login`.
             device_id: the chosen :attr:`DeviceChoice.id`.
-            channel: for a phone, ``"sms"`` or ``"voice"``; ``None`` lets the server choose.
+            mode: how to answer, for a device that answers in several ways (IB Key: ``push``, ``qr``,
+                ``numeric``, ``code``; phone: ``sms``, ``voice``); ``None`` for the kind's default.
 
         Raises:
             BackendError: the login is unknown or over, or the device is locked or not the user's.
@@ -157,7 +173,7 @@ class PortalBackend(Protocol):
         ...
 
     def answer(self, login_id: str, response: Response) -> LoginResult:
-        """Answer a challenge; a right answer finishes the login.
+        """Answer a challenge by typing; a right answer finishes the login.
 
         Raises:
             BackendError: the answer is wrong, late, replayed or throttled.

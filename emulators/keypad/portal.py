@@ -18,16 +18,25 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static
 
-from tokensim.emulators.keypad.backend import Connection, LoginResult, LoginStart
+from tokensim.emulators.keypad.backend import Connection, IssuedChallenge, LoginResult, LoginStart
 from tokensim.emulators.keypad.calls import call_backend
-from tokensim.protocol.messages import Challenge, ChallengeForm, Response
+from tokensim.protocol.messages import ChallengeForm, Response
 
-__all__ = ["PortalPane", "describe_challenge"]
+__all__ = ["MODES", "PortalPane", "describe_challenge"]
+
+#: The ways a device kind can answer, when it has several; the first is the server's default.
+MODES: dict[str, tuple[str, ...]] = {
+    "ib-key": ("push", "qr", "numeric", "code"),
+    "phone": ("sms", "voice"),
+}
 
 
-def describe_challenge(challenge: Challenge) -> str:
-    """What the login page tells the user to do with ``challenge``, with the values the server sent."""
+def describe_challenge(issued: IssuedChallenge) -> str:
+    """What the login page tells the user to do with a challenge, with the values the server sent."""
+    challenge = issued.challenge
     form = challenge.form
+    if issued.qr is not None:
+        return "Scan this QR login code with IB Key (paste the payload below into its QR box), then Check"
     if form is ChallengeForm.NUMERIC:
         return f"Challenge: {challenge.question}  (type it into your device after the PIN)"
     if form is ChallengeForm.GRID:
@@ -37,7 +46,8 @@ def describe_challenge(challenge: Challenge) -> str:
         return "Enter the code your device shows"
     if form is ChallengeForm.OOB:
         how = "by voice call" if challenge.channel == "voice" else "by SMS"
-        return f"A code was sent {how}: see the Phone tab"
+        to = f" to {issued.sent_to}" if issued.sent_to else ""
+        return f"A code was sent {how}{to}: see the Phone tab"
     if form is ChallengeForm.PUSH:
         assert challenge.request is not None  # a push challenge always carries its request
         return (
@@ -58,7 +68,7 @@ class PortalPane(Widget):
     #: The login the server accepted the password for, or ``None``.
     login: reactive[LoginStart | None] = reactive(None, init=False)
     #: The challenge being answered, or ``None``.
-    challenge: reactive[Challenge | None] = reactive(None, init=False)
+    challenge: reactive[IssuedChallenge | None] = reactive(None, init=False)
     #: The finished login, or ``None``.
     result: reactive[LoginResult | None] = reactive(None, init=False)
 
@@ -93,9 +103,13 @@ class PortalPane(Widget):
         with Horizontal(classes="row"):
             yield Label("Device", classes="field-label")
             yield Select[str]([], prompt="log in first", id="portal-device", disabled=True)
+            yield Select[str]([], prompt="default", id="portal-mode", disabled=True)
             yield Button("Get challenge", id="portal-get-challenge", disabled=True)
-            yield Button("Voice call", id="portal-voice", disabled=True)
         yield Static(id="portal-challenge", classes="challenge", markup=False)
+        with Horizontal(classes="row qr-row"):
+            yield Label("QR", classes="field-label")
+            yield Input(id="portal-qr", disabled=True)
+            yield Button("To IB Key", id="portal-qr-to-ib-key", disabled=True)
         with Horizontal(classes="row"):
             yield Label("Answer", classes="field-label")
             yield Input(placeholder="answer", id="portal-answer", disabled=True)
@@ -149,7 +163,7 @@ class PortalPane(Widget):
         if devices:
             select.value = devices[0].id
         self.query_one("#portal-get-challenge", Button).disabled = not devices
-        self.query_one("#portal-voice", Button).disabled = True
+        self._device_changed()
 
     def _chosen_kind(self) -> str | None:
         login = self.login
@@ -160,19 +174,18 @@ class PortalPane(Widget):
 
     @on(Select.Changed, "#portal-device")
     def _device_changed(self) -> None:
-        self.query_one("#portal-voice", Button).disabled = self._chosen_kind() != "phone"
+        modes = MODES.get(self._chosen_kind() or "", ())
+        select: Select[str] = self.query_one("#portal-mode", Select)
+        select.set_options([(mode, mode) for mode in modes])
+        select.disabled = not modes
+        if modes:
+            select.value = modes[0]
 
     @on(Button.Pressed, "#portal-get-challenge")
     def get_challenge(self) -> None:
-        """Ask for a challenge for the chosen device."""
-        self._ask(None)
-
-    @on(Button.Pressed, "#portal-voice")
-    def get_voice_call(self) -> None:
-        """Ask for the code by voice call instead of SMS."""
-        self._ask("voice")
-
-    def _ask(self, channel: str | None) -> None:
+        """Ask for a challenge for the chosen device, in the chosen mode."""
+        mode = self.query_one("#portal-mode", Select).value
+        chosen = mode if isinstance(mode, str) else None
         login = self.login
         device_id = self.query_one("#portal-device", Select).value
         if login is None or not isinstance(device_id, str):
@@ -187,21 +200,26 @@ class PortalPane(Widget):
         self.result = None
         call_backend(
             self,
-            lambda: backend.challenge(login.login_id, device_id, channel=channel),
+            lambda: backend.challenge(login.login_id, device_id, mode=chosen),
             self._got_challenge,
             self._failed,
         )
 
-    def _got_challenge(self, challenge: Challenge) -> None:
-        self.challenge = challenge
+    def _got_challenge(self, issued: IssuedChallenge) -> None:
+        self.challenge = issued
         self._say("")
 
-    def watch_challenge(self, challenge: Challenge | None) -> None:
-        text = "" if challenge is None else describe_challenge(challenge)
+    def watch_challenge(self, issued: IssuedChallenge | None) -> None:
+        text = "" if issued is None else describe_challenge(issued)
         self.query_one("#portal-challenge", Static).update(text)
+        qr = self.query_one("#portal-qr", Input)
+        qr.value = "" if issued is None or issued.qr is None else issued.qr
+        qr.disabled = not qr.value
+        self.query_one("#portal-qr-to-ib-key", Button).disabled = not qr.value
         answer = self.query_one("#portal-answer", Input)
         submit = self.query_one("#portal-submit", Button)
         answer.value = ""
+        challenge = None if issued is None else issued.challenge
         push = challenge is not None and challenge.form is ChallengeForm.PUSH
         answer.disabled = challenge is None or push
         submit.disabled = challenge is None
@@ -214,9 +232,10 @@ class PortalPane(Widget):
     def submit(self) -> None:
         """Send the answer (or, for a push, ask whether it was approved)."""
         login = self.login
-        challenge = self.challenge
-        if login is None or challenge is None:
+        issued = self.challenge
+        if login is None or issued is None:
             return
+        challenge = issued.challenge
         try:
             backend = self.connection.get()
         except Exception as e:
@@ -250,3 +269,20 @@ class PortalPane(Widget):
         scope = ", ".join(result.scope) or "none"
         self._say(f"logged in as {result.username}; scope: {scope}")
         self.post_message(self.LoggedIn(result))
+
+    class QrToIbKey(Message):
+        """The user asked to hand the QR payload to the IB Key (as scanning it would).
+
+        Args:
+            payload: the QR code's text.
+        """
+
+        def __init__(self, payload: str) -> None:
+            super().__init__()
+            self.payload = payload
+
+    @on(Button.Pressed, "#portal-qr-to-ib-key")
+    def _qr_to_ib_key(self) -> None:
+        payload = self.query_one("#portal-qr", Input).value
+        if payload:
+            self.post_message(self.QrToIbKey(payload))

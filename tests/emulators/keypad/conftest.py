@@ -22,6 +22,7 @@ from tokensim.emulators.keypad.backend import (
     CarrierMessage,
     Connection,
     DeviceChoice,
+    IssuedChallenge,
     LoginResult,
     LoginStart,
 )
@@ -92,7 +93,7 @@ class FakeBackend:
                 return device
         raise BackendError("no such device")
 
-    def challenge(self, login_id: str, device_id: str, *, channel: str | None = None) -> Challenge:
+    def challenge(self, login_id: str, device_id: str, *, mode: str | None = None) -> IssuedChallenge:
         self.calls.append("challenge")
         device = self._device(device_id)
         number = f"c{len(self._challenges) + 1}"
@@ -104,17 +105,18 @@ class FakeBackend:
             challenge = Challenge(number, device_id, ChallengeForm.CODE, expires)
         elif kind == "phone":
             code = "246810"
-            channel = channel or "sms"
-            number_ = device.provisioning.number or ""
-            text = f"Your tokensim code is {code}" if channel == "sms" else f"Your code is {' '.join(code)}"
+            channel = mode or "sms"
+            to = device.provisioning.number or ""
+            text = f"Your tokensim code is {code}" if channel == "sms" else f"Your code is {', '.join(code)}"
             self._codes[number] = code
-            message = CarrierMessage(f"m{len(self._codes)}", number_, channel, text, self.clock.now())
-            self.outboxes.setdefault(number_, []).append(message)
+            seq = sum(len(box) for box in self.outboxes.values()) + 1
+            message = CarrierMessage(seq, f"m{seq}", to, channel, "TOKENSIM", text, self.clock.now())
+            self.outboxes.setdefault(to, []).append(message)
             challenge = Challenge(number, device_id, ChallengeForm.OOB, expires, channel=channel)
         else:
             challenge = Challenge(number, device_id, ChallengeForm.NUMERIC, expires, question="123456")
         self._challenges[number] = (challenge, device)
-        return challenge
+        return IssuedChallenge(challenge, mode or challenge.form.value)
 
     def answer(self, login_id: str, response: Response) -> LoginResult:
         self.calls.append("answer")
@@ -141,17 +143,17 @@ class FakeBackend:
             self._counters[device.serial] = counter + 1
         if not hmac.compare_digest(normalize_answer(response.answer), expected):
             raise BackendError("wrong answer")
-        return LoginResult(USERNAME, ("trading", "portal"), device.serial)
+        return LoginResult(USERNAME, ("trading", "portal"), device.kind)
 
     def push_result(self, login_id: str, challenge_id: str) -> LoginResult | None:
         self.calls.append("push_result")
         return None
 
-    def outbox(self, number: str) -> Sequence[CarrierMessage]:
+    def outbox(self, number: str, *, after: int = 0) -> Sequence[CarrierMessage]:
         self.calls.append("outbox")
-        return list(self.outboxes.get(number, []))
+        return [m for m in self.outboxes.get(number, []) if m.seq > after]
 
-    def pending_pushes(self, username: str) -> Sequence[PushRequest]:
+    def pending_pushes(self, username: str, key_id: str) -> Sequence[PushRequest]:
         self.calls.append("pending_pushes")
         return [r for r in self.pending if r.username == username]
 

@@ -1,0 +1,249 @@
+"""``tokensim keypad``: the QA keypad (:mod:`tokensim.emulators.keypad`) wired to a running server.
+
+This harness module is the server's side of the keypad: :class:`ClientBackend` keeps the promises of
+:class:`~tokensim.emulators.keypad.backend.PortalBackend` with the typed API client, so the keypad
+itself never imports the server. It also registers the command::
+
+    $ tokensim keypad                                  # devices from the default state file
+    $ tokensim keypad --add data/demo/demo-dsc-plus.device.json --phone +15550100008
+    $ tokensim keypad --server http://127.0.0.1:8000 --state qa.json
+    $ tokensim keypad --serve --port 8001              # the same app in a browser (textual-serve)
+
+Reading the carrier outbox (the phone's messages) needs the support token: ``$TOKENSIM_SUPPORT_TOKEN``
+or the server's token file (``--support-token-file``, by default the one ``tokensim serve`` uses).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from tokensim.emulators import load
+from tokensim.emulators.devices.phone import Phone
+from tokensim.emulators.keypad import (
+    DEFAULT_SERVER_URL,
+    BackendError,
+    CarrierMessage,
+    Connection,
+    DeviceChoice,
+    DeviceStore,
+    KeypadApp,
+    LoginResult,
+    LoginStart,
+    default_state_path,
+)
+from tokensim.emulators.keypad.backend import IssuedChallenge
+from tokensim.protocol.errors import InvalidParameter
+from tokensim.protocol.messages import PushDecision, PushRequest, Response
+from tokensim.protocol.provisioning import DeviceKind, IbKeyActivation, Provisioning
+from tokensim.server.client import ProblemError, TokensimClient
+from tokensim.server.config import ServerConfig
+from tokensim.server.core import load_support_token
+
+__all__ = ["DEFAULT_SERVE_PORT", "ClientBackend", "add_devices", "register"]
+
+#: Where ``--serve`` listens by default (the server itself takes 8000).
+DEFAULT_SERVE_PORT = 8001
+
+
+def _problem(e: Exception) -> BackendError:
+    if isinstance(e, ProblemError):
+        return BackendError(e.detail or e.code, retry_after=e.retry_after)
+    return BackendError(f"the server cannot be reached ({type(e).__name__})")
+
+
+class ClientBackend:
+    """The keypad's backend over :class:`~tokensim.server.client.TokensimClient`.
+
+    Args:
+        client: the API client; it needs the support token for :meth:`outbox`.
+        url: the server's URL, as the portal shows it.
+    """
+
+    def __init__(self, client: TokensimClient, url: str) -> None:
+        self._client = client
+        self._url = url
+
+    @property
+    def url(self) -> str:
+        """The server's base URL."""
+        return self._url
+
+    def start_login(self, username: str, password: str) -> LoginStart:
+        """Check the password; see :meth:`PortalBackend.start_login`."""
+        try:
+            started = self._client.login(username, password)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+        choices = tuple(
+            DeviceChoice(device.id, device.kind, device.label or f"{device.kind} {device.serial}")
+            for device in started.devices
+        )
+        return LoginStart(started.login_id, started.username, choices)
+
+    def challenge(self, login_id: str, device_id: str, *, mode: str | None = None) -> IssuedChallenge:
+        """A challenge for the chosen device; see :meth:`PortalBackend.challenge`."""
+        try:
+            view = self._client.challenge(login_id, device_id, mode=mode)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+        return IssuedChallenge(view.challenge, view.mode, view.qr, view.sent_to)
+
+    def _answer(self, login_id: str, challenge_id: str, answer: str | None) -> LoginResult:
+        grant = self._client.answer(login_id, challenge_id, answer)
+        return LoginResult(grant.username, tuple(grant.scope), grant.device_kind)
+
+    def answer(self, login_id: str, response: Response) -> LoginResult:
+        """Answer by typing; see :meth:`PortalBackend.answer`."""
+        try:
+            return self._answer(login_id, response.challenge_id, response.answer)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+
+    def push_result(self, login_id: str, challenge_id: str) -> LoginResult | None:
+        """The login once approved, ``None`` while it waits; see :meth:`PortalBackend.push_result`."""
+        try:
+            return self._answer(login_id, challenge_id, None)
+        except ProblemError as e:
+            if e.code == "push-pending":
+                return None
+            raise _problem(e) from e
+        except httpx.HTTPError as e:
+            raise _problem(e) from e
+
+    def outbox(self, number: str, *, after: int = 0) -> Sequence[CarrierMessage]:
+        """The carrier's messages to ``number``; see :meth:`PortalBackend.outbox`."""
+        try:
+            entries = self._client.outbox(to=number, after=after, limit=1000)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+        return [CarrierMessage(m.seq, m.id, m.to, m.channel, m.sender, m.text, m.sent_at) for m in entries]
+
+    def pending_pushes(self, username: str, key_id: str) -> Sequence[PushRequest]:
+        """The requests waiting for a registration; see :meth:`PortalBackend.pending_pushes`."""
+        try:
+            return self._client.push_requests(key_id)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+
+    def decide_push(self, decision: PushDecision) -> None:
+        """Send a signed decision; see :meth:`PortalBackend.decide_push`."""
+        try:
+            self._client.decide(decision)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+
+    def activate_ib_key(self, activation: IbKeyActivation) -> Provisioning:
+        """Activate an IB Key registration; see :meth:`PortalBackend.activate_ib_key`."""
+        try:
+            return self._client.activate_ib_key(activation)
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+
+
+def add_devices(store: DeviceStore, device_files: Sequence[Path], phones: Sequence[str]) -> int:
+    """Add saved devices (``Device.save()`` JSON files, as ``tokensim serve --demo`` writes) and phones.
+
+    A device already in the store (same kind and serial) is left as it is.
+
+    Returns:
+        How many were added.
+
+    Raises:
+        InvalidParameter: a file cannot be read or is not a saved device.
+    """
+    known = {(d.kind, d.serial) for d in store.devices}
+    added = 0
+    for path in device_files:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as e:
+            raise InvalidParameter(f"{path}: not a saved device ({type(e).__name__})") from e
+        device = load(data)
+        if (device.kind, device.serial) not in known:
+            store.add(device)
+            known.add((device.kind, device.serial))
+            added += 1
+    for number in phones:
+        serial = f"handset-{number}"
+        if (DeviceKind.PHONE.value, serial) not in known:
+            store.add(Phone(Provisioning(kind=DeviceKind.PHONE, serial=serial, number=number)))
+            known.add((DeviceKind.PHONE.value, serial))
+            added += 1
+    return added
+
+
+def _connect(token_file: Path) -> Connection:
+    def connect(url: str) -> ClientBackend:
+        try:
+            token: str | None = load_support_token(token_file, create=False)
+        except FileNotFoundError:
+            token = None  # logins work without it; the phone says the outbox needs it
+        return ClientBackend(TokensimClient(url, support_token=token, timeout=10.0), url)
+
+    return Connection(DEFAULT_SERVER_URL, connect)
+
+
+def _run(args: argparse.Namespace) -> int:
+    state = default_state_path() if args.state is None else args.state
+    store = DeviceStore.open(state)
+    if add_devices(store, args.add, args.phone):
+        store.save()
+    if args.serve:
+        from textual_serve.server import Server  # imported here: only --serve needs it
+
+        command = [sys.executable, "-m", "tokensim.server.cli", "keypad", "--state", str(state)]
+        command += ["--server", args.server, "--support-token-file", str(args.support_token_file)]
+        url = f"http://{args.host}:{args.port}"
+        print(f"tokensim keypad: serving on {url} (no authentication: keep it local)")
+        Server(shlex.join(command), host=args.host, port=args.port, title="tokensim keypad").serve()
+        return 0
+    connection = _connect(args.support_token_file)
+    connection.use(args.server)
+    KeypadApp(store, connection=connection, poll_seconds=args.poll).run()
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``keypad`` to the ``tokensim`` parser."""
+    parser = subparsers.add_parser(
+        "keypad",
+        help="the QA keypad: every virtual device, a phone and a mock login portal (Textual)",
+        description="A terminal UI over the emulated devices, for logging in by hand against a server. "
+        "Devices are kept in a state file between runs; it holds their secrets (the user's own), "
+        "so keep it private.",
+    )
+    parser.add_argument(
+        "--state", type=Path, default=None, help=f"the devices' state file (default: {default_state_path()})"
+    )
+    parser.add_argument(
+        "--server", default=DEFAULT_SERVER_URL, help=f"the server's URL (default: {DEFAULT_SERVER_URL})"
+    )
+    parser.add_argument(
+        "--support-token-file",
+        type=Path,
+        default=ServerConfig().token_path,
+        help="the server's support token, for reading the carrier outbox "
+        "($TOKENSIM_SUPPORT_TOKEN wins; default: the server's own file)",
+    )
+    parser.add_argument(
+        "--add", type=Path, action="append", default=[], metavar="FILE", help="add a saved device file"
+    )
+    parser.add_argument(
+        "--phone", action="append", default=[], metavar="NUMBER", help="add a phone for SMS and voice"
+    )
+    parser.add_argument(
+        "--poll", type=float, default=5.0, help="seconds between checks for messages and push requests"
+    )
+    parser.add_argument("--serve", action="store_true", help="serve the app in a browser with textual-serve")
+    parser.add_argument("--host", default="127.0.0.1", help="where --serve listens (default: 127.0.0.1)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_SERVE_PORT, help=f"--serve's port (default: {DEFAULT_SERVE_PORT})"
+    )
+    parser.set_defaults(handler=_run)
