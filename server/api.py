@@ -159,11 +159,14 @@ def _validation_problem(error: RequestValidationError, request: Request) -> Prob
         location = tuple(item.get("loc", ()))
         if item.get("type") == "json_invalid":
             return Problem("malformed-json", "the body is not valid JSON")
-        if location == ("body",) and isinstance(item.get("input"), str | bytes):
-            content_type = request.headers.get("content-type", "")
-            if "json" not in content_type:
-                return Problem("unsupported-media-type", "send the body as application/json")
-            return Problem("malformed-json", "the body is not valid JSON")
+        content_type = request.headers.get("content-type", "")
+        if (
+            location == ("body",)
+            and isinstance(item.get("input"), str | bytes)
+            and "json" not in content_type
+        ):
+            # Without a JSON media type the body reached validation unparsed.
+            return Problem("unsupported-media-type", "send the body as application/json")
     # The offending input is never echoed: it may be a password or a code.
     details = [
         {
@@ -192,6 +195,7 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def on_http(request: Request, error: Exception) -> Response:
         assert isinstance(error, StarletteHTTPException)
         code = {
+            400: "malformed-json",  # FastAPI's "error parsing the body": not even decodable
             404: "not-found",
             405: "method-not-allowed",
             413: "body-too-large",

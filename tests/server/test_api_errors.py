@@ -151,9 +151,18 @@ def test_a_body_that_is_not_json_is_415(api: tuple[TokensimClient, dict[str, str
     _check_problem(response, 415, "unsupported-media-type")
 
 
-def test_json_that_is_not_an_object_is_422(api: tuple[TokensimClient, dict[str, str]]) -> None:
+@pytest.mark.parametrize("body", [b'["alice", "pw"]', b'"alice"', b"null", b"123", b""])
+def test_json_that_is_not_an_object_is_422(api: tuple[TokensimClient, dict[str, str]], body: bytes) -> None:
     client, _ = api
-    _check_problem(client.request("POST", "/v1/login", json=["alice", "pw"]), 422, "invalid-request")
+    response = client.request("POST", "/v1/login", content=body, headers={"content-type": "application/json"})
+    _check_problem(response, 422, "invalid-request")
+
+
+def test_bytes_that_are_not_text_are_400(api: tuple[TokensimClient, dict[str, str]]) -> None:
+    client, _ = api
+    headers = {"content-type": "application/json"}
+    response = client.request("POST", "/v1/login", content=b"\xff\xfe\x00", headers=headers)
+    _check_problem(response, 400, "malformed-json")
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic abc", "Bearer "])
