@@ -9,6 +9,7 @@ real server use the adapter in ``tokensim.server.cli_keypad`` instead.
 from __future__ import annotations
 
 import hmac
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,6 +18,8 @@ from textual.pilot import Pilot
 from textual.widgets import TabbedContent
 
 from tokensim.emulators import Device, create
+from tokensim.emulators.devices.ib_key import IbKeyApp
+from tokensim.emulators.devices.phone import Phone
 from tokensim.emulators.keypad.backend import (
     BackendError,
     CarrierMessage,
@@ -209,3 +212,41 @@ async def settle(pilot: Pilot[None]) -> None:
     """Wait until every server call has finished and its outcome is on the screen."""
     await pilot.app.workers.wait_for_complete()
     await pilot.pause()
+
+
+def activated_ib_key(clock: FixedClock) -> IbKeyApp:
+    """An IB Key app with user alice activated (fixed keys from a seeded RNG), without a server."""
+    app = create(Provisioning(kind=DeviceKind.IB_KEY, serial="phone-1"), clock=clock, rng=random.Random(6))
+    assert isinstance(app, IbKeyApp)
+    app.begin_activation(USERNAME, "ACT-TOKEN", pin=PIN)
+    reply = Provisioning(
+        kind=DeviceKind.IB_KEY, serial="reg-1", secret=bytes(range(32)), totp_secret=bytes(range(20))
+    )
+    app.complete_activation(USERNAME, reply)
+    return app
+
+
+def login_request(clock: FixedClock) -> PushRequest:
+    """A fixed push request for alice's login."""
+    return PushRequest(
+        id="push-1",
+        username=USERNAME,
+        action="login",
+        origin="203.0.113.7",
+        nonce="00" * 16,
+        expires_at=clock.now() + 120,
+        details={"platform": "portal"},
+    )
+
+
+def phone_with_messages(clock: FixedClock) -> Phone:
+    """A phone with an opened SMS and a newer, unread voice call."""
+    phone = create(
+        Provisioning(kind=DeviceKind.PHONE, serial="handset-1", number="+15551230001"), clock=clock
+    )
+    assert isinstance(phone, Phone)
+    first = phone.receive_sms("TOKENSIM", "Your tokensim code is 407119. It expires in 10 minutes.")
+    phone.read_message(first.id)
+    clock.advance(150)
+    phone.receive_call("TOKENSIM", "Your tokensim code is 5, 2, 8, 0, 3, 1. Again: 5, 2, 8, 0, 3, 1.")
+    return phone
