@@ -21,6 +21,20 @@ the whole family at once and a layer can add its own branch without touching the
     └── TransportError              a serial port or socket failed (unplugged, busy, timed out)
         └── TransportTimeout        no answer within the read timeout
 
+Other layers hang their own branches on the same root, each defined beside the code that raises it:
+
+=====================================  ==================  ==========================================
+error                                  under               raised when
+=====================================  ==================  ==========================================
+``protocol.wire.MalformedMessage``     FramingError        a frame's payload breaks its command layout
+``protocol.wire.BoardRefused``         DeviceError         a board answered with an ERROR frame
+``emulators.bridge.IncompatibleBoard`` TransportError      a board speaks another major protocol version
+``emulators.registry.RegistryError``   TokensimError       a device module fails to import or repeats a kind
+``emulators.keypad.BackendError``      TokensimError       the keypad's server backend failed
+``server.errors.ServerError``          TokensimError       a server rule refused a request (tree drawn there)
+``server.client.ProblemError``         TokensimError       the HTTP API answered with a problem detail
+=====================================  ==================  ==========================================
+
 HTTP status codes belong to the web layer (``tokensim.server``); nothing here knows about them.
 """
 
