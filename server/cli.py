@@ -22,6 +22,7 @@ SUBCOMMANDS = (
     "tokensim.server.cli_code",
     "tokensim.server.cli_board",
     "tokensim.server.cli_serve",
+    "tokensim.server.cli_login",
     "tokensim.server.cli_keypad",
 )
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tokensim.protocol.clock import FixedClock, SystemClock
+from tokensim.protocol.clock import Clock, FixedClock, SystemClock
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import ChallengeForm
 from tokensim.protocol.provisioning import DeviceKind
@@ -144,13 +144,20 @@ def _write_private(path: Path, text: str) -> None:
         handle.write(text)
 
 
-def seed_demo_accounts(client: TokensimClient, folder: Path) -> list[DemoAccount]:
+def seed_demo_accounts(
+    client: TokensimClient, folder: Path, *, clock: Clock | None = None
+) -> list[DemoAccount]:
     """Create one demo user per device kind, each with an active device; keep what exists.
 
     The emulators' states (the cards, the IB Key app) are saved in ``folder`` so a person can use
     them; a second run reuses the accounts and the saved notes.
+
+    Args:
+        client: a client with the support token.
+        folder: where the devices and notes are saved.
+        clock: the emulators' clock, the server's own (the system clock when ``None``).
     """
-    harness = Harness(client, clock=SystemClock())
+    harness = Harness(client, clock=SystemClock() if clock is None else clock)
     accounts: list[DemoAccount] = []
     notes_path = folder / "accounts.json"
     notes: dict[str, str] = json.loads(notes_path.read_text()) if notes_path.exists() else {}

@@ -1,0 +1,139 @@
+"""``tokensim login``: log in to a running server by hand, as the login page would ask.
+
+It asks for the password, lists the user's devices (M2FS), shows the chosen device's challenge and
+reads the answer from the keyboard; for IB Key push and QR it waits for the phone's decision. It
+prints the session's scope and never prints the password or the session token (``--show-token``
+prints the token for use with curl)::
+
+    $ tokensim login demo-dsc-plus --server http://127.0.0.1:8000
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import time
+from collections.abc import Callable
+from typing import Any
+
+from tokensim.protocol.errors import InvalidParameter
+from tokensim.protocol.messages import ChallengeForm
+from tokensim.server.client import ProblemError, TokensimClient
+from tokensim.server.views import ChallengeView, SessionGrant
+
+__all__ = ["interactive_login", "register"]
+
+_PROMPTS = {
+    ChallengeForm.GRID: "Type the values of cells {indices}, one after the other, no space",
+    ChallengeForm.NUMERIC: "Challenge {question}: type it into the device, then its response",
+    ChallengeForm.CODE: "Type the code the device shows",
+    ChallengeForm.OOB: "Type the code sent by {mode} to {sent_to}",
+    ChallengeForm.STATIC: "Type the temporary passcode",
+}
+
+
+def _prompt(view: ChallengeView) -> str:
+    challenge = view.challenge
+    return _PROMPTS[challenge.form].format(
+        indices=" and ".join(str(i) for i in challenge.indices),
+        question=challenge.question,
+        mode=view.mode,
+        sent_to=view.sent_to,
+    )
+
+
+def interactive_login(
+    client: TokensimClient,
+    username: str,
+    password: str,
+    *,
+    device: str | None = None,
+    mode: str | None = None,
+    ask: Callable[[str], str] = input,
+    say: Callable[[str], None] = print,
+    wait: Callable[[float], None] = time.sleep,
+    push_timeout: float = 120.0,
+) -> SessionGrant:
+    """Run one login, asking the person for the device and the answer.
+
+    Args:
+        client: the API client.
+        username: who logs in.
+        password: their password.
+        device: the device kind or id to use; asked when the user has several and this is ``None``.
+        mode: how the device answers (``push``, ``qr``, ``numeric``, ``code``, ``sms``, ``voice``).
+        ask: reads one line from the person.
+        say: shows one line to the person.
+        wait: sleeps between polls while a push waits for the phone.
+        push_timeout: how long to wait for the phone.
+
+    Raises:
+        ProblemError: the server refused a step.
+        InvalidParameter: no such device for this user.
+    """
+    started = client.login(username, password)
+    devices = list(started.devices)
+    if not devices:
+        raise InvalidParameter(f"{username} has no active device")
+    chosen = None
+    if device is not None:
+        chosen = next((d for d in devices if device in (d.id, d.kind, d.serial)), None)
+        if chosen is None:
+            raise InvalidParameter(f"{username} has no active device {device!r}")
+    elif len(devices) == 1:
+        chosen = devices[0]
+    else:
+        for number, candidate in enumerate(devices, start=1):
+            say(f"  {number}. {candidate.kind:<11} {candidate.label} ({candidate.serial})")
+        while chosen is None:
+            picked = ask("Select second factor device: ").strip()
+            if picked.isdigit() and 1 <= int(picked) <= len(devices):
+                chosen = devices[int(picked) - 1]
+    view = client.challenge(started.login_id, chosen.id, mode=mode)
+    if view.challenge.form is ChallengeForm.PUSH:
+        if view.qr is not None:
+            say(f"Scan this QR code with IB Key: {view.qr}")
+        else:
+            say("Approve the notification on your IB Key phone ...")
+        deadline = time.monotonic() + push_timeout
+        while True:
+            try:
+                return client.answer(started.login_id, view.id)
+            except ProblemError as e:
+                if e.code != "push-pending" or time.monotonic() > deadline:
+                    raise
+                wait(e.retry_after or 1.0)
+    answer = ask(_prompt(view) + ": ").strip()
+    return client.answer(started.login_id, view.id, answer)
+
+
+def _run(args: argparse.Namespace) -> int:
+    password = (
+        args.password if args.password is not None else getpass.getpass(f"Password for {args.username}: ")
+    )
+    with TokensimClient(args.server) as client:
+        try:
+            grant = interactive_login(client, args.username, password, device=args.device, mode=args.mode)
+        except ProblemError as e:
+            print(f"tokensim: login refused: {e.code}: {e.detail}")
+            return 1
+    print(f"Logged in as {grant.username} with {grant.device_kind}; scope: {' '.join(grant.scope)}")
+    if args.show_token:
+        print(f"session token: {grant.token}")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``login`` to the ``tokensim`` parser."""
+    parser = subparsers.add_parser(
+        "login",
+        help="log in to a running server by hand",
+        description="Log in as a user: password, device choice, challenge and answer; prints the scope.",
+    )
+    parser.add_argument("username")
+    parser.add_argument("--server", default="http://127.0.0.1:8000", help="the server (default %(default)s)")
+    parser.add_argument("--device", help="device kind, id or serial (asked when there are several)")
+    parser.add_argument("--mode", help="push, qr, numeric, code, sms or voice (the device's default)")
+    parser.add_argument("--password", help="the password (asked without echo when absent)")
+    parser.add_argument("--show-token", action="store_true", help="print the session token")
+    parser.set_defaults(handler=_run)
