@@ -329,3 +329,19 @@ def test_serve_refuses_a_wrong_master_key_at_start(tmp_path: Path) -> None:
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 2
     assert "not the key this database was created with" in result.stderr
+
+
+def test_two_worker_processes_on_sqlite_accept_one_answer_once(tmp_path: Path) -> None:
+    server = _start(tmp_path, "--workers", "2")
+    try:
+        with TokensimClient(server.url, support_token=server.token()) as client:
+            client.create_user("ivan", PASSWORD)
+            harness = Harness(client)
+            card = harness.enroll("ivan", "dsc-plus")
+            started = client.login("ivan", PASSWORD)
+            challenge = client.challenge(started.login_id, card.device_id)
+            body = {"challenge_id": challenge.id, "answer": harness.answer(card, challenge)}
+            statuses = _race([(server.url, f"/v1/login/{started.login_id}/answer", body)] * 12)
+            assert sorted(statuses) == [201] + [409] * 11
+    finally:
+        _stop(server)
