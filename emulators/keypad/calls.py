@@ -19,13 +19,13 @@ __all__ = ["call_backend"]
 
 _log = logging.getLogger(__name__)
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 
 
 def call_backend(
     widget: Widget,
-    call: Callable[[], T],
-    done: Callable[[T], object],
+    call: Callable[[], _T],
+    done: Callable[[_T], object],
     failed: Callable[[str], object],
 ) -> None:
     """Run ``call`` in a worker thread of ``widget``; then ``done(result)`` or ``failed(message)`` in the UI.
