@@ -24,7 +24,7 @@ from tokensim.protocol.ocra import OcraSuite
 from tokensim.protocol.otp import HashAlgorithm
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActivation, Provisioning
 from tokensim.server.carrier import Message, mask_number
-from tokensim.server.challenges import SENDER, Challenges, device_secrets, device_view
+from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
 from tokensim.server.core import Core
 from tokensim.server.db import rowcount
 from tokensim.server.errors import AlreadyExists, DeviceUnavailable, NotFound, WrongAnswer
@@ -274,7 +274,13 @@ class Accounts:
         if token is not None:
             assert number is not None
             text = f"tokensim: your IB Key activation token is {token}. It expires in 10 minutes."
-            core.carrier.send(Message(number, "sms", SENDER, text))
+            deliver(
+                core,
+                Message(number, "sms", SENDER, text),
+                user_id=user.id,
+                username=user.username,
+                device_id=device_id,
+            )
             return Enrollment(device=device_view(device), activation="sms-token", sent_to=mask_number(number))
         provisioning = Provisioning(
             kind=device_kind,
@@ -355,8 +361,15 @@ class Accounts:
             token = self._activation_token(session, device, now)
             number = device.number
             view = device_view(device)
-        core.carrier.send(
-            Message(number, "sms", SENDER, f"tokensim: your IB Key activation token is {token}.")
+            user_id = device.user_id
+            username = session.scalar(select(User.username).where(User.id == device.user_id)) or ""
+        text = f"tokensim: your IB Key activation token is {token}."
+        deliver(
+            core,
+            Message(number, "sms", SENDER, text),
+            user_id=user_id,
+            username=username,
+            device_id=device_id,
         )
         return Enrollment(device=view, activation="sms-token", sent_to=mask_number(number))
 

@@ -40,6 +40,7 @@ from tokensim.server.db import rowcount
 from tokensim.server.errors import (
     AccountLocked,
     ChallengeClosed,
+    DeliveryFailed,
     DeviceUnavailable,
     NotFound,
     PushDenied,
@@ -60,7 +61,7 @@ from tokensim.server.verify import (
 )
 from tokensim.server.views import ChallengeView, DeviceView
 
-__all__ = ["SENDER", "Challenges", "Issued", "device_secrets", "device_state", "device_view"]
+__all__ = ["SENDER", "Challenges", "Issued", "deliver", "device_secrets", "device_state", "device_view"]
 
 _log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -83,6 +84,31 @@ def device_view(device: Device) -> DeviceView:
         activated_at=device.activated_at,
         locked_until=device.locked_until,
     )
+
+
+def deliver(core: Core, message: Message, *, user_id: str, username: str, device_id: str) -> None:
+    """Hand a text or call to the carrier; a failure is audited and becomes :class:`DeliveryFailed`.
+
+    Raises:
+        DeliveryFailed: the carrier raised.
+    """
+    try:
+        core.carrier.send(message)
+    except Exception as e:  # any gateway failure: the user must be told, never a 500
+        _log.warning("carrier failed to send a %s: %s", message.channel, type(e).__name__)
+        with core.db.write() as session:
+            core.audit.record(
+                session,
+                core.clock.now(),
+                "carrier.send",
+                actor="system",
+                outcome="failed",
+                user_id=user_id,
+                username=username,
+                device_id=device_id,
+                detail={"channel": message.channel, "error": type(e).__name__},
+            )
+        raise DeliveryFailed(f"the {message.channel} could not be sent; ask again or use another way") from e
 
 
 def device_state(device: Device) -> DeviceState:
@@ -229,9 +255,8 @@ class Challenges:
         sent_to = None
         if question.code is not None:
             assert device.number is not None
-            core.carrier.send(
-                Message(device.number, question.mode, SENDER, _code_text(question.mode, question.code))
-            )
+            message = Message(device.number, question.mode, SENDER, _code_text(question.mode, question.code))
+            deliver(core, message, user_id=user.id, username=user.username, device_id=device.id)
             sent_to = mask_number(device.number)
         message = ChallengeMessage(
             id=challenge_id,

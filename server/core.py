@@ -113,6 +113,8 @@ def load_support_token(path: Path, *, environ: Mapping[str, str] | None = None, 
 
 def _check_master_key(db: Database, config: ServerConfig, environ: Mapping[str, str] | None) -> MasterKey:
     with db.write() as session:
+        # Two processes starting on an empty database must not both write a check value.
+        db.serialize(session)
         check = session.get(Meta, "key_check")
         if check is None:
             keys = load_master_key(config.key_path, environ=environ, create=True)

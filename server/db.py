@@ -29,7 +29,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event
+from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -121,6 +121,14 @@ class Database:
         """A transaction that only reads (on SQLite it does not take the write lock)."""
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
+
+    def serialize(self, session: Session) -> None:
+        """Make this write transaction exclusive among tokensim processes (for start-up steps).
+
+        SQLite's ``BEGIN IMMEDIATE`` already is; PostgreSQL takes a transaction-scoped advisory lock.
+        """
+        if self.dialect == "postgresql":
+            session.execute(text(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})"))
 
     def migrate(self) -> str:
         """Bring the schema to the newest revision; return that revision.

@@ -24,6 +24,7 @@ Each error carries a stable ``code`` (the string a client matches on) and, where
         ├── ChallengeClosed              challenge-closed: too many wrong answers to one challenge
         ├── PushPending                  push-pending: the phone has not answered yet (retry_after)
         ├── PushDenied                   push-denied
+        ├── DeliveryFailed               delivery-failed: the carrier could not send a text or call
         └── MasterKeyError               master-key: missing, wrong or unreadable master key
 """
 
@@ -37,6 +38,7 @@ __all__ = [
     "AccountLocked",
     "AlreadyExists",
     "ChallengeClosed",
+    "DeliveryFailed",
     "DeviceUnavailable",
     "InvalidCredentials",
     "LoginExpired",
@@ -130,6 +132,12 @@ class PushDenied(ServerError):
     """The phone denied the request."""
 
     code = "push-denied"
+
+
+class DeliveryFailed(ServerError):
+    """The carrier could not deliver a text or a call; ask again, or choose voice or another device."""
+
+    code = "delivery-failed"
 
 
 class MasterKeyError(ServerError):

@@ -119,6 +119,12 @@ PROBLEMS: Mapping[str, ProblemType] = {
             "The phone has not decided yet; ask again after 'retry_after'.",
         ),
         ProblemType("push-denied", 403, "Push denied", "The request was denied on the phone."),
+        ProblemType(
+            "delivery-failed",
+            502,
+            "Delivery failed",
+            "The text or call could not be sent; ask again or use voice.",
+        ),
         ProblemType("master-key", 500, "Master key error", "The server's master key is missing or wrong."),
         ProblemType(
             "internal-error", 500, "Internal error", "The server failed; the audit log and logs say more."

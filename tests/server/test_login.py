@@ -384,3 +384,32 @@ def test_the_audit_log_records_every_step(client: TokensimClient, harness: Harne
 
 def test_every_kind_is_covered() -> None:
     assert {kind for kind, _ in FORMS} == set(ALL_KINDS)
+
+
+def test_a_carrier_failure_is_a_problem_not_a_500(tmp_path: object, clock: FixedClock) -> None:
+    from pathlib import Path
+
+    from tokensim.server.api import create_app
+    from tokensim.server.carrier import Message
+    from tokensim.server.core import load_support_token
+
+    from .conftest import NO_ENV, fast_config
+
+    class BrokenCarrier:
+        def send(self, message: Message) -> None:
+            raise ConnectionError("gateway down")
+
+    assert isinstance(tmp_path, Path)
+    config = fast_config(tmp_path / "data")
+    app = create_app(config, clock=clock, environ=NO_ENV, carrier=BrokenCarrier())
+    try:
+        with TokensimClient.in_process(app, support_token=load_support_token(config.token_path)) as client:
+            client.create_user("alice", PASSWORD, phones=[PHONE])
+            enrollment = client.enroll("alice", "phone")
+            problem = _problem(lambda: client.start_activation(enrollment.device.id))
+            assert (problem.status, problem.code) == (502, "delivery-failed")
+            assert _problem(lambda: client.enroll("alice", "ib-key")).code == "delivery-failed"
+            assert [e.outcome for e in client.audit(event="carrier.send")] == ["failed", "failed"]
+            assert _problem(lambda: client.outbox()).code == "not-found"  # this carrier has no outbox
+    finally:
+        app.state.service.close()

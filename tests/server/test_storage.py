@@ -136,3 +136,34 @@ def test_a_missing_master_key_stops_the_start_instead_of_making_a_new_one(config
     with pytest.raises(MasterKeyError, match="no master key"):
         Service.open(config, environ=NO_ENV)
     assert not config.key_path.exists()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_servers_starting_together_on_an_empty_database_agree(
+    request: pytest.FixtureRequest, config: ServerConfig, backend: str
+) -> None:
+    import threading
+
+    if backend == "postgresql":
+        config = config.replace(database_url=request.getfixturevalue("postgres_schema_url"))
+    environ = {MASTER_KEY_ENV: "33" * 32}
+    barrier = threading.Barrier(4)
+    outcomes: list[object] = []
+
+    def start() -> None:
+        barrier.wait()
+        try:
+            service = Service.open(config, environ=environ)
+        except Exception as e:  # collected and checked below
+            outcomes.append(e)
+        else:
+            outcomes.append(service.core.keys.key_id)
+            service.close()
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(outcomes)) == 1
+    assert isinstance(outcomes[0], str)
