@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from tokensim.protocol.cards import CodeCard
 from tokensim.protocol.errors import (
     DeviceLocked,
     ExpiredChallenge,
@@ -195,12 +197,17 @@ class Challenges:
             assert user is not None
             used = frozenset(session.scalars(select(CardCell.cell).where(CardCell.device_id == device_id)))
         self._check_usable(device, user, purpose, now)
+        chosen_mode = policy_for(device.kind).modes[0] if mode is None else mode
+        secrets = device_secrets(core, device)
+        strict = core.config.card_strict and chosen_mode == "grid"
+        if strict and CodeCard(secrets.secret).cells - len(used) < 2:
+            raise DeviceUnavailable(f"every cell of card {device.serial} has been used; issue a new card")
         question = make_question(
             device_state(device),
-            policy_for(device.kind).modes[0] if mode is None else mode,
+            chosen_mode,
             core.rng,
-            secrets=device_secrets(core, device),
-            used_cells=used if core.config.card_strict else frozenset(),
+            secrets=secrets,
+            used_cells=used if strict else frozenset(),
         )
         challenge_id = core.new_id()
         ttl = {
@@ -236,22 +243,11 @@ class Challenges:
             created_at=now,
             expires_at=expires_at,
         )
-        with core.db.write() as session:
-            session.add(row)
-            if core.config.card_strict and question.indices:
-                # The primary key refuses a cell asked twice, even by two processes at once.
-                session.add_all(CardCell(device_id=device.id, cell=cell) for cell in question.indices)
-            core.audit.record(
-                session,
-                now,
-                "challenge.issued",
-                actor="user",
-                outcome="ok",
-                user_id=user.id,
-                username=user.username,
-                device_id=device.id,
-                detail={"purpose": purpose, "mode": question.mode, "kind": device.kind},
-            )
+        try:
+            self._store(row, question.indices if strict else (), user, device, purpose, now)
+        except IntegrityError as e:
+            # Strict cards: another login took one of these cells a moment ago.
+            raise DeviceUnavailable("a cell of this card was just asked elsewhere; ask again") from e
         sent_to = None
         if question.code is not None:
             assert device.number is not None
@@ -275,6 +271,26 @@ class Challenges:
             sent_to=sent_to,
         )
         return Issued(view, device.id)
+
+    def _store(
+        self, row: Challenge, cells: tuple[int, ...], user: User, device: Device, purpose: str, now: float
+    ) -> None:
+        core = self._core
+        with core.db.write() as session:
+            session.add(row)
+            # The primary key refuses a cell asked twice (strict cards), even by two processes at once.
+            session.add_all(CardCell(device_id=device.id, cell=cell) for cell in cells)
+            core.audit.record(
+                session,
+                now,
+                "challenge.issued",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"purpose": purpose, "mode": row.mode, "kind": device.kind},
+            )
 
     def _check_usable(self, device: Device, user: User, purpose: str, now: float) -> None:
         wanted = "active" if purpose == "login" else "pending"

@@ -413,3 +413,28 @@ def test_a_carrier_failure_is_a_problem_not_a_500(tmp_path: object, clock: Fixed
             assert _problem(lambda: client.outbox()).code == "not-found"  # this carrier has no outbox
     finally:
         app.state.service.close()
+
+
+def test_strict_cards_never_ask_a_cell_twice(tmp_path: object, clock: FixedClock) -> None:
+    from pathlib import Path
+
+    from tokensim.server.api import create_app
+    from tokensim.server.core import load_support_token
+
+    from .conftest import NO_ENV, fast_config
+
+    assert isinstance(tmp_path, Path)
+    config = fast_config(tmp_path / "data", card_strict=True)
+    app = create_app(config, clock=clock, environ=NO_ENV)
+    try:
+        with TokensimClient.in_process(app, support_token=load_support_token(config.token_path)) as client:
+            client.create_user("alice", PASSWORD)
+            card = client.enroll("alice", "scc").device.id
+            asked: list[int] = []
+            for _ in range(112):  # 224 cells, two a challenge
+                asked.extend(client.start_activation(card).challenge.indices)
+            assert sorted(asked) == list(range(1, 225))
+            problem = _problem(lambda: client.start_activation(card))
+            assert (problem.code, "every cell") == ("device-unavailable", problem.detail[:10])
+    finally:
+        app.state.service.close()
