@@ -397,7 +397,14 @@ class Accounts:
         Raises:
             NotFound: no such challenge for this device.
             WrongAnswer, ExpiredChallenge, ReplayedCode, DeviceLocked: as for a login answer.
+            DeviceUnavailable: an IB Key (activated by its app, which must send its public key).
         """
+        with self._core.db.read() as session:
+            kind = session.scalar(select(Device.kind).where(Device.id == device_id))
+        if kind is None:
+            raise NotFound("no such device")
+        if kind == DeviceKind.IB_KEY.value:
+            raise DeviceUnavailable("an IB Key is activated by its app with the token sent by SMS")
 
         def activate(
             session: Session, challenge: Challenge, device: Device, user: User, now: float

@@ -146,21 +146,6 @@ class Throttle:
         remaining = 0 if locked_for is not None else config.device_max_failures - failures
         return FailureOutcome(remaining, locked_for, account_locked)
 
-    def second_factor_succeeded(self, session: Session, device_id: str, user_id: str) -> None:
-        """Reset the device's and the account's failure counters."""
-        session.execute(
-            update(Device)
-            .where(Device.id == device_id)
-            .values(failures=0, lockouts=0, locked_until=None)
-            .execution_options(synchronize_session=False)
-        )
-        session.execute(
-            update(User)
-            .where(User.id == user_id)
-            .values(factor_failures=0)
-            .execution_options(synchronize_session=False)
-        )
-
     def password_failed(self, session: Session, user_id: str, now: float) -> float | None:
         """Count one wrong password; return the seconds of the pause it started, if any."""
         config = self._config
@@ -192,15 +177,6 @@ class Throttle:
             update(User)
             .where(User.id == user_id)
             .values(password_failures=0, password_lockouts=0, password_locked_until=None)
-            .execution_options(synchronize_session=False)
-        )
-
-    def unlock_device(self, session: Session, device_id: str) -> None:
-        """Support action: clear a device's lockout and failure counters."""
-        session.execute(
-            update(Device)
-            .where(Device.id == device_id)
-            .values(failures=0, lockouts=0, locked_until=None)
             .execution_options(synchronize_session=False)
         )
 

@@ -438,3 +438,12 @@ def test_strict_cards_never_ask_a_cell_twice(tmp_path: object, clock: FixedClock
             assert (problem.code, "every cell") == ("device-unavailable", problem.detail[:10])
     finally:
         app.state.service.close()
+
+
+def test_an_ib_key_is_activated_only_by_its_app(client: TokensimClient, harness: Harness, alice: str) -> None:
+    enrollment = client.enroll(alice, "ib-key")
+    token = harness._latest_code(PHONE)
+    assert _problem(lambda: client.start_activation(enrollment.device.id)).code == "device-unavailable"
+    problem = _problem(lambda: client.finish_activation(enrollment.device.id, "anything", token))
+    assert problem.code == "device-unavailable"
+    assert client.user(alice).devices[0].status == "pending"
