@@ -251,8 +251,8 @@ class Challenges:
         sent_to = None
         if question.code is not None:
             assert device.number is not None
-            message = Message(device.number, question.mode, SENDER, _code_text(question.mode, question.code))
-            deliver(core, message, user_id=user.id, username=user.username, device_id=device.id)
+            outgoing = Message(device.number, question.mode, SENDER, _code_text(question.mode, question.code))
+            deliver(core, outgoing, user_id=user.id, username=user.username, device_id=device.id)
             sent_to = mask_number(device.number)
         message = ChallengeMessage(
             id=challenge_id,
