@@ -40,6 +40,7 @@ from tokensim.protocol.errors import InvalidParameter, TokensimError
 from tokensim.protocol.framing import Frame, FrameType, crc16
 from tokensim.protocol.ocra import QuestionFormat, ocra
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind
+from tokensim.protocol.vectors import parse_vectors
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import SUPPORT_TOKEN_ENV
 
@@ -158,19 +159,7 @@ class _Vector:
 
 
 def _read_vectors(path: Path) -> list[_Vector]:
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in [*path.read_text(encoding="utf-8").splitlines(), ""]:
-        line = line.strip()
-        if line.startswith("#"):
-            continue
-        if not line:
-            if current:
-                blocks.append(current)
-            current = {}
-            continue
-        key, _, value = line.partition("=")
-        current[key.strip()] = value.strip()
+    blocks = parse_vectors(path.read_text(encoding="utf-8"), name=str(path))
     return [
         _Vector(
             suite=b["Suite"],

@@ -11,31 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from tokensim.protocol.vectors import parse_vectors
+
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
 
 def load_vectors(name: str) -> list[dict[str, str]]:
     """Read the blocks of a vector file (see tests/vectors/README.md)."""
-    blocks: list[dict[str, str]] = []
-    current: dict[str, str] = {}
-    for line in (VECTORS / name).read_text(encoding="utf-8").splitlines():
-        line = line.strip()
-        if line.startswith("#"):
-            continue
-        if not line:
-            if current:
-                blocks.append(current)
-                current = {}
-            continue
-        key, sep, value = line.partition("=")
-        if not sep:
-            raise ValueError(f"{name}: line without '=': {line!r}")
-        current[key.strip()] = value.strip()
-    if current:
-        blocks.append(current)
-    if not blocks:
-        raise ValueError(f"{name}: no vectors")
-    return blocks
+    return parse_vectors((VECTORS / name).read_text(encoding="utf-8"), name=name)
 
 
 def pytest_configure(config: pytest.Config) -> None:
