@@ -24,6 +24,7 @@ endpoint                                                      what
 ``GET /v1/support/audit``                                     the audit log
 ``GET /v1/outbox``                                            texts and calls of the outbox carrier
 ``GET /v1/health``, ``GET /v1/problems/{code}``               liveness; what a problem code means
+``GET /v1/noop``                                              nothing: the benchmarks' ceiling
 ============================================================  ======================================
 
 The ``/v1/support`` and ``/v1/outbox`` endpoints need the support token (``Authorization: Bearer``);
@@ -254,6 +255,15 @@ def _add_routes(app: FastAPI) -> None:
     def health(service: _ServiceDep) -> JSONResponse:
         """Liveness and the database in use."""
         return _json({"status": "ok", "database": service.core.db.dialect})
+
+    @app.get("/v1/noop", tags=["meta"])
+    def noop() -> JSONResponse:
+        """Do nothing: the same middleware, thread pool and JSON response as every endpoint, no database.
+
+        The benchmarks (``bench/http_load.py``) run their load against it to measure the ceiling of
+        the HTTP stack alone.
+        """
+        return _json({})
 
     @app.get("/v1/problems/{code}", tags=["meta"])
     def problem_type(code: str) -> JSONResponse:
