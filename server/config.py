@@ -17,16 +17,21 @@ import dataclasses
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from tokensim.protocol.errors import InvalidParameter
 
 __all__ = [
+    "DEFAULT_RESERVES_USD",
+    "DEFAULT_WITHDRAWAL_LIMITS",
     "MASTER_KEY_ENV",
     "SUPPORT_TOKEN_ENV",
     "Argon2Params",
     "ServerConfig",
+    "WithdrawalLimit",
 ]
 
 #: Environment variable holding the master key (32 bytes as hex or base64url); it wins over the key file.
@@ -57,8 +62,62 @@ class Argon2Params:
             raise InvalidParameter("argon2: time_cost >= 1, parallelism >= 1, memory_kib >= 8 * parallelism")
 
 
+@dataclass(frozen=True, slots=True)
+class WithdrawalLimit:
+    """The most a device authorises in withdrawals, in USD; ``None`` means unlimited.
+
+    Attributes:
+        per_day: the total of one calendar day (UTC).
+        per_window: the total of the rolling window of ``withdrawal_business_days`` business days.
+    """
+
+    per_day: Decimal | None
+    per_window: Decimal | None
+
+
+def _limit(day: int | None, window: int | None) -> WithdrawalLimit:
+    return WithdrawalLimit(None if day is None else Decimal(day), None if window is None else Decimal(window))
+
+
+#: Withdrawal limits by the kind of the device that authorised the withdrawal; ``none`` is a withdrawal
+#: without a second factor (opted out of the Secure Login System, or no device at all).
+DEFAULT_WITHDRAWAL_LIMITS: Mapping[str, WithdrawalLimit] = MappingProxyType(
+    {
+        "none": _limit(50_000, 100_000),
+        "phone": _limit(200_000, 600_000),
+        "scc": _limit(200_000, 600_000),
+        "online-scc": _limit(200_000, 600_000),
+        "ib-key": _limit(1_000_000, 1_000_000),
+        "dsc": _limit(1_000_000, 1_500_000),
+        "dsc-plus": _limit(None, None),
+        "gold": _limit(None, None),
+        "platinum": _limit(None, None),
+    }
+)
+
+#: The reserve held on the account while a device is out, in USD, charged if it is lost, damaged or
+#: not returned (never for a battery failure) and released when it comes back.
+DEFAULT_RESERVES_USD: Mapping[str, Decimal] = MappingProxyType(
+    {
+        "scc": Decimal(0),
+        "dsc": Decimal(20),
+        "dsc-plus": Decimal(20),
+        "gold": Decimal(150),
+        "platinum": Decimal(150),
+    }
+)
+
+
 def _default_data_dir() -> Path:
     return Path("data")
+
+
+def _default_limits() -> Mapping[str, WithdrawalLimit]:
+    return DEFAULT_WITHDRAWAL_LIMITS
+
+
+def _default_reserves() -> Mapping[str, Decimal]:
+    return DEFAULT_RESERVES_USD
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +152,20 @@ class ServerConfig:
         online_card_ttl: seconds an Online Security Code Card works after it is issued (21 days).
         card_strict: refuse to ask a card cell twice (NIST look-up secrets); off mimics the real cards.
         db_pool_size: connections kept per server process (PostgreSQL).
+        temporary_full_access: seconds a temporary passcode gives full access (2 days).
+        temporary_card_printing: seconds after that it only prints the online card (10 days).
+        temporary_passcode_length: characters of a temporary passcode (at least 10).
+        identity_check_ttl: seconds a recorded identity verification allows issuing a temporary passcode.
+        replacement_activation_window: seconds a replacement device has to be activated before it
+            becomes active by itself (14 days).
+        sms_resend_interval: seconds before a new SMS or voice code is sent while one is open (2 min).
+        dsc_plus_min_equity_usd: the least account equity for a DSC+.
+        sls_deposit_threshold_usd: ACH/EFT deposits beyond this total need an SLS device.
+        withdrawal_business_days: business days (Monday to Friday) of the rolling withdrawal window.
+        withdrawal_limits: the limits by device kind (``none`` without a device); TOML: a table of
+            ``kind = [per_day, per_window]``, ``"unlimited"`` for no limit.
+        device_reserves_usd: the reserve held per issued device kind; TOML: a table of ``kind = amount``.
+        no_opt_out_jurisdictions: account jurisdictions that cannot opt out of the Secure Login System.
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -121,6 +194,18 @@ class ServerConfig:
     online_card_ttl: float = 21 * 86400.0
     card_strict: bool = False
     db_pool_size: int = 5
+    temporary_full_access: float = 2 * 86400.0
+    temporary_card_printing: float = 10 * 86400.0
+    temporary_passcode_length: int = 12
+    identity_check_ttl: float = 900.0
+    replacement_activation_window: float = 14 * 86400.0
+    sms_resend_interval: float = 120.0
+    dsc_plus_min_equity_usd: int = 1_000_000
+    sls_deposit_threshold_usd: int = 20_000
+    withdrawal_business_days: int = 5
+    withdrawal_limits: Mapping[str, WithdrawalLimit] = field(default_factory=_default_limits)
+    device_reserves_usd: Mapping[str, Decimal] = field(default_factory=_default_reserves)
+    no_opt_out_jurisdictions: tuple[str, ...] = ("HK", "IN")
 
     def __post_init__(self) -> None:
         if not 1 <= self.account_max_failures <= 100:
@@ -133,6 +218,12 @@ class ServerConfig:
                 raise InvalidParameter(f"{name} must be positive")
         if self.max_body_bytes < 1024:
             raise InvalidParameter("max_body_bytes must be at least 1024")
+        if self.temporary_passcode_length < 10:
+            raise InvalidParameter("temporary_passcode_length must be at least 10")
+        if self.withdrawal_business_days < 1:
+            raise InvalidParameter("withdrawal_business_days must be at least 1")
+        if "none" not in self.withdrawal_limits:
+            raise InvalidParameter("withdrawal_limits needs a 'none' entry (withdrawals without a device)")
 
     @property
     def database(self) -> str:
@@ -180,6 +271,14 @@ class ServerConfig:
                     raise InvalidParameter(f"configuration: argon2: {e}") from e
             elif key in ("data_dir", "master_key_file", "support_token_file"):
                 values[key] = Path(value)
+            elif key == "withdrawal_limits":
+                values[key] = MappingProxyType(_limits(value))
+            elif key == "device_reserves_usd":
+                values[key] = MappingProxyType(_reserves(value))
+            elif key == "no_opt_out_jurisdictions":
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise InvalidParameter("configuration: 'no_opt_out_jurisdictions' is a list of strings")
+                values[key] = tuple(value)
             else:
                 values[key] = _typed(key, value)
         return cls(**values)
@@ -212,3 +311,42 @@ def _typed(key: str, value: Any) -> Any:
     if not ok:
         raise InvalidParameter(f"configuration: {key!r} has the wrong type")
     return value
+
+
+def _amount(key: str, value: Any, *, unlimited: bool) -> Decimal | None:
+    if unlimited and value == "unlimited":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InvalidParameter(f"configuration: {key} must be an amount")
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation as e:
+        raise InvalidParameter(f"configuration: {key} must be an amount") from e
+    if not amount.is_finite() or amount < 0:
+        raise InvalidParameter(f"configuration: {key} must be a non-negative amount")
+    return amount
+
+
+def _limits(value: Any) -> dict[str, WithdrawalLimit]:
+    if not isinstance(value, Mapping):
+        raise InvalidParameter("configuration: 'withdrawal_limits' must be a table")
+    limits = dict(DEFAULT_WITHDRAWAL_LIMITS)
+    for kind, pair in value.items():
+        if not isinstance(pair, list) or len(pair) != 2:
+            raise InvalidParameter(f"configuration: withdrawal_limits.{kind} is [per_day, per_window]")
+        name = f"withdrawal_limits.{kind}"
+        limits[str(kind)] = WithdrawalLimit(
+            _amount(name, pair[0], unlimited=True), _amount(name, pair[1], unlimited=True)
+        )
+    return limits
+
+
+def _reserves(value: Any) -> dict[str, Decimal]:
+    if not isinstance(value, Mapping):
+        raise InvalidParameter("configuration: 'device_reserves_usd' must be a table")
+    reserves = dict(DEFAULT_RESERVES_USD)
+    for kind, amount in value.items():
+        parsed = _amount(f"device_reserves_usd.{kind}", amount, unlimited=False)
+        assert parsed is not None
+        reserves[str(kind)] = parsed
+    return reserves

@@ -25,28 +25,57 @@ Each error carries a stable ``code`` (the string a client matches on) and, where
         ├── PushPending                  push-pending: the phone has not answered yet (retry_after)
         ├── PushDenied                   push-denied
         ├── DeliveryFailed               delivery-failed: the carrier could not send a text or call
-        └── MasterKeyError               master-key: missing, wrong or unreadable master key
+        ├── MasterKeyError               master-key: missing, wrong or unreadable master key
+        └── RuleRefused                  the Secure Login System rules refuse the request:
+            ├── InsufficientScope        insufficient-scope: the session may not do this
+            ├── NotPrimaryUser           not-primary-user: only the primary user changes security settings
+            ├── OptOutNotAllowed         opt-out-not-allowed: the account's jurisdiction requires SLS
+            ├── IpRestrictionsRequired   ip-restrictions-required: opted out without IP restrictions
+            ├── IpRestricted             ip-restricted: a trading login from an address not allowed
+            ├── SlsDeviceRequired        sls-device-required: the action needs an SLS device
+            ├── TemporaryAccess          temporary-access: not with a temporary passcode
+            ├── IdentityCheckRequired    identity-check-required: no recorded identity verification
+            ├── ConsecutiveTemporary     consecutive-temporary-passcode: never two in a row
+            ├── NotEligible              not-eligible: the account does not qualify for the device
+            ├── SharingRefused           sharing-refused: a device-sharing condition does not hold
+            ├── LimitExceeded            limit-exceeded: over a withdrawal limit (remaining amounts)
+            └── AccountClosed            account-closed: the account is closed
 """
 
 from __future__ import annotations
 
-from typing import ClassVar
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from tokensim.protocol.errors import InvalidCode, TokensimError
 
 __all__ = [
+    "AccountClosed",
     "AccountLocked",
     "AlreadyExists",
     "ChallengeClosed",
+    "ConsecutiveTemporary",
     "DeliveryFailed",
     "DeviceUnavailable",
+    "IdentityCheckRequired",
+    "InsufficientScope",
     "InvalidCredentials",
+    "IpRestricted",
+    "IpRestrictionsRequired",
+    "LimitExceeded",
     "LoginExpired",
     "MasterKeyError",
+    "NotEligible",
     "NotFound",
+    "NotPrimaryUser",
+    "OptOutNotAllowed",
     "PushDenied",
     "PushPending",
+    "RuleRefused",
     "ServerError",
+    "SharingRefused",
+    "SlsDeviceRequired",
+    "TemporaryAccess",
     "TooManyAttempts",
     "Unauthorized",
     "WrongAnswer",
@@ -59,13 +88,17 @@ class ServerError(TokensimError):
     Attributes:
         code: the stable problem code clients match on.
         retry_after: seconds until trying again may succeed, or ``None``.
+        extra: further facts for the client (JSON values, never a secret).
     """
 
     code: ClassVar[str] = "server-error"
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, extra: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.extra: Mapping[str, Any] = dict(extra or {})
 
 
 class NotFound(ServerError):
@@ -93,7 +126,7 @@ class InvalidCredentials(ServerError):
 
 
 class TooManyAttempts(ServerError):
-    """Password checks for this user are paused after consecutive failures."""
+    """Password checks are paused after consecutive failures, or a new SMS code came too soon."""
 
     code = "too-many-attempts"
 
@@ -144,6 +177,90 @@ class MasterKeyError(ServerError):
     """The master key is missing, malformed, or not the key this database was created with."""
 
     code = "master-key"
+
+
+class RuleRefused(ServerError):
+    """A Secure Login System rule refuses the request; the subclass's code says which."""
+
+    code = "rule-refused"
+
+
+class InsufficientScope(RuleRefused):
+    """The session's scope does not cover the request (a card-printing or trading-only session)."""
+
+    code = "insufficient-scope"
+
+
+class NotPrimaryUser(RuleRefused):
+    """Only the account's primary user changes security settings."""
+
+    code = "not-primary-user"
+
+
+class OptOutNotAllowed(RuleRefused):
+    """The account's jurisdiction (Hong Kong, India) requires two-factor logins everywhere."""
+
+    code = "opt-out-not-allowed"
+
+
+class IpRestrictionsRequired(RuleRefused):
+    """An opted-out account needs IP restrictions for penny-stock trading permission."""
+
+    code = "ip-restrictions-required"
+
+
+class IpRestricted(RuleRefused):
+    """A trading-platform login from an address outside the account's IP restrictions."""
+
+    code = "ip-restricted"
+
+
+class SlsDeviceRequired(RuleRefused):
+    """The action needs an active Secure Login System device (not SMS or a temporary passcode)."""
+
+    code = "sls-device-required"
+
+
+class TemporaryAccess(RuleRefused):
+    """The action is not allowed in a session opened with a temporary passcode."""
+
+    code = "temporary-access"
+
+
+class IdentityCheckRequired(RuleRefused):
+    """A temporary passcode needs a recorded, recent, unused identity verification."""
+
+    code = "identity-check-required"
+
+
+class ConsecutiveTemporary(RuleRefused):
+    """Temporary passcodes are never issued twice in a row: reactivate a permanent device first."""
+
+    code = "consecutive-temporary-passcode"
+
+
+class NotEligible(RuleRefused):
+    """The account does not qualify for the device (DSC+ below the equity threshold)."""
+
+    code = "not-eligible"
+
+
+class SharingRefused(RuleRefused):
+    """A condition of device sharing does not hold (entity or identity, temporary devices, strength)."""
+
+    code = "sharing-refused"
+
+
+class LimitExceeded(RuleRefused):
+    """The withdrawal is over the authorising device's limit; ``extra`` says what remains."""
+
+    code = "limit-exceeded"
+
+
+class AccountClosed(RuleRefused):
+    """The account is closed: statements only."""
+
+    code = "account-closed"
 
 
 class WrongAnswer(InvalidCode):

@@ -33,13 +33,18 @@ __all__ = [
     "Base",
     "CardCell",
     "Challenge",
+    "Deposit",
     "Device",
+    "DeviceShare",
+    "IdentityCheck",
     "Login",
     "Meta",
     "OutboxMessage",
     "PhoneNumber",
+    "Reserve",
     "Session",
     "User",
+    "Withdrawal",
 ]
 
 
@@ -75,6 +80,20 @@ class User(Base):
     password_locked_until: Mapped[float | None] = mapped_column(Float)
     factor_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     account_locked_at: Mapped[float | None] = mapped_column(Float)
+    #: When the user opted out of the Secure Login System (trading platforms without a second factor).
+    sls_opted_out_at: Mapped[float | None] = mapped_column(Float)
+    #: Addresses trading-platform logins may come from, space separated; ``None`` for anywhere.
+    ip_restrictions: Mapped[str | None] = mapped_column(Text)
+    penny_stocks: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    #: HMAC of the normalised identification data (date of birth, citizenship, residence, ID document).
+    identity_digest: Mapped[str | None] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(254))
+    #: Sealed bank instructions.
+    bank_instructions: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: When a permanent device was last reactivated (or a replacement activated): a temporary
+    #: passcode issued before this no longer blocks the next one.
+    last_reactivated_at: Mapped[float | None] = mapped_column(Float)
+    closed_at: Mapped[float | None] = mapped_column(Float)
 
 
 class PhoneNumber(Base):
@@ -120,6 +139,14 @@ class Device(Base):
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     activated_at: Mapped[float | None] = mapped_column(Float)
     revoked_at: Mapped[float | None] = mapped_column(Float)
+    #: The device this one replaces (lost, damaged or broken).
+    replaces: Mapped[str | None] = mapped_column(String(40))
+    #: A replacement device pending after this time is active by itself.
+    activate_by: Mapped[float | None] = mapped_column(Float)
+    #: When temporary access put the device back to ``pending``; it reactivates by answering.
+    deactivated_at: Mapped[float | None] = mapped_column(Float)
+    #: What support recorded: ``lost``, ``stolen``, ``damaged``, ``battery``, ``returned``, ``not-returned``.
+    condition: Mapped[str | None] = mapped_column(String(16))
 
 
 class CardCell(Base):
@@ -173,6 +200,8 @@ class Challenge(Base):
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     expires_at: Mapped[float] = mapped_column(Float, nullable=False)
     answered_at: Mapped[float | None] = mapped_column(Float)
+    #: Sealed secrets the answer is checked with instead of the device's (a DSC+ PIN change).
+    sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Session(Base):
@@ -219,3 +248,69 @@ class AuditEvent(Base):
     username: Mapped[str | None] = mapped_column(String(64))
     device_id: Mapped[str | None] = mapped_column(String(40))
     detail: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+class IdentityCheck(Base):
+    """An identity verification support recorded; one allows one temporary passcode."""
+
+    __tablename__ = "identity_checks"
+    __table_args__ = (Index("ix_identity_checks_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    method: Mapped[str] = mapped_column(String(32), nullable=False)
+    agent: Mapped[str] = mapped_column(String(64), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    expires_at: Mapped[float] = mapped_column(Float, nullable=False)
+    used_at: Mapped[float | None] = mapped_column(Float)
+
+
+class Reserve(Base):
+    """The reserve held while an issued device is out: ``held``, then ``charged`` or ``released``."""
+
+    __tablename__ = "reserves"
+    __table_args__ = (Index("ix_reserves_user_id", "user_id"),)
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    amount_usd: Mapped[Decimal] = mapped_column(Numeric(20, 2), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+    settled_at: Mapped[float | None] = mapped_column(Float)
+
+
+class Withdrawal(Base):
+    """A withdrawal, with the kind of the device that authorised it (``none`` without one)."""
+
+    __tablename__ = "withdrawals"
+    __table_args__ = (Index("ix_withdrawals_user_created", "user_id", "created_at"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    device_kind: Mapped[str] = mapped_column(String(24), nullable=False)
+    amount_usd: Mapped[Decimal] = mapped_column(Numeric(20, 2), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class Deposit(Base):
+    """A deposit by ACH, EFT, wire or check."""
+
+    __tablename__ = "deposits"
+    __table_args__ = (Index("ix_deposits_user_id", "user_id"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
+    method: Mapped[str] = mapped_column(String(8), nullable=False)
+    amount_usd: Mapped[Decimal] = mapped_column(Numeric(20, 2), nullable=False)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)
+
+
+class DeviceShare(Base):
+    """A device of one user that another user of the same entity or identity may also log in with."""
+
+    __tablename__ = "device_shares"
+
+    device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    created_at: Mapped[float] = mapped_column(Float, nullable=False)

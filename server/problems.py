@@ -80,7 +80,7 @@ PROBLEMS: Mapping[str, ProblemType] = {
             "too-many-attempts",
             429,
             "Too many attempts",
-            "Password checks are paused; wait 'retry_after' seconds.",
+            "Password checks are paused, or a new SMS code was asked too soon; wait 'retry_after' seconds.",
         ),
         ProblemType(
             "account-locked",
@@ -125,6 +125,69 @@ PROBLEMS: Mapping[str, ProblemType] = {
             "Delivery failed",
             "The text or call could not be sent; ask again or use voice.",
         ),
+        ProblemType(
+            "insufficient-scope", 403, "Insufficient scope", "The session's scope does not cover this."
+        ),
+        ProblemType(
+            "not-primary-user",
+            403,
+            "Not the primary user",
+            "Only the primary user changes security settings.",
+        ),
+        ProblemType(
+            "opt-out-not-allowed",
+            403,
+            "Opt-out not allowed",
+            "Accounts in this jurisdiction (Hong Kong, India) cannot opt out of the Secure Login System.",
+        ),
+        ProblemType(
+            "ip-restrictions-required",
+            409,
+            "IP restrictions required",
+            "Opted-out accounts need IP restrictions for penny-stock trading permission.",
+        ),
+        ProblemType(
+            "ip-restricted",
+            403,
+            "IP restricted",
+            "Trading logins are allowed only from the listed addresses.",
+        ),
+        ProblemType(
+            "sls-device-required",
+            403,
+            "SLS device required",
+            "The action needs an active Secure Login System device; SMS or a temporary passcode is not one.",
+        ),
+        ProblemType(
+            "temporary-access",
+            403,
+            "Temporary access",
+            "Not allowed with a temporary passcode; print the online card or reactivate a device.",
+        ),
+        ProblemType(
+            "identity-check-required",
+            403,
+            "Identity check required",
+            "Record an identity verification before issuing a temporary passcode.",
+        ),
+        ProblemType(
+            "consecutive-temporary-passcode",
+            409,
+            "Consecutive temporary passcode",
+            "A permanent device must be reactivated before another temporary passcode.",
+        ),
+        ProblemType("not-eligible", 403, "Not eligible", "The account does not qualify for this device."),
+        ProblemType(
+            "sharing-refused", 403, "Sharing refused", "A condition for sharing the device does not hold."
+        ),
+        ProblemType(
+            "limit-exceeded",
+            403,
+            "Limit exceeded",
+            "Over the authorising device's withdrawal limit; 'remaining_day_usd' and "
+            "'remaining_window_usd' say what is left.",
+        ),
+        ProblemType("account-closed", 403, "Account closed", "A closed account only reads statements."),
         ProblemType("master-key", 500, "Master key error", "The server's master key is missing or wrong."),
         ProblemType(
             "internal-error", 500, "Internal error", "The server failed; the audit log and logs say more."
@@ -181,7 +244,7 @@ class Problem:
 def problem_from_error(error: TokensimError) -> Problem:
     """The problem an error becomes."""
     if isinstance(error, ServerError):
-        return Problem(error.code, str(error), error.retry_after)
+        return Problem(error.code, str(error), error.retry_after, extra=error.extra or None)
     if isinstance(error, WrongAnswer):
         return Problem("wrong-answer", str(error), extra={"attempts_remaining": error.attempts_remaining})
     if isinstance(error, InvalidCode):

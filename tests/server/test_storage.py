@@ -24,9 +24,9 @@ from .conftest import NO_ENV, PASSWORD, PHONE
 
 
 def _check_schema(db: Database) -> None:
-    assert db.migrate() == "0001"
-    assert db.migrate() == "0001"  # a second start changes nothing
-    assert db.revision() == "0001"
+    assert db.migrate() == "0002"
+    assert db.migrate() == "0002"  # a second start changes nothing
+    assert db.revision() == "0002"
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
