@@ -1,4 +1,4 @@
-"""The verifier and the API never import the emulators; only the harness modules (CLI, harness) do."""
+"""The verifier and the API never import the emulators; only the harness modules (CLI, harness, plugin) do."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 SERVER = Path(__file__).resolve().parents[2] / "server"
-HARNESS = {"harness.py", "cli.py"}
+HARNESS = {"harness.py", "cli.py", "pytest_plugin.py"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -36,6 +36,17 @@ def test_importing_the_api_and_client_loads_no_emulator() -> None:
     code = (
         "import sys, tokensim.server.api, tokensim.server.client, tokensim.server.service;"
         "print(sorted(m for m in sys.modules if m.startswith('tokensim.emulators')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
+
+
+def test_loading_the_pytest_plugin_imports_no_server_module() -> None:
+    # pytest loads the plugin in every run of the environment: it must cost nothing until used.
+    code = (
+        "import sys, tokensim.server.pytest_plugin;"
+        "print(sorted(m for m in sys.modules if m.startswith(('tokensim.emulators', 'tokensim.server.api',"
+        " 'fastapi', 'sqlalchemy'))))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "[]"
