@@ -95,7 +95,8 @@ __all__ = [
 
 #: The password of users made by ``tokensim_user`` unless a test gives one.
 DEFAULT_PASSWORD = "correct horse battery staple"  # noqa: S105 - a test double's published default
-#: Audit events that mean someone tried to log in.
+#: Audit events that mean someone tried to log in (challenge events count when their purpose is a login,
+#: not a device's activation).
 LOGIN_EVENTS = ("login.password", "challenge.issued", "challenge.answer", "session.created")
 #: The boolean ini keys and their defaults (the marker takes the same names without ``tokensim_``).
 INI_SETTINGS: Mapping[str, bool] = {
@@ -497,6 +498,7 @@ class TokensimServer:
         return self.client.outbox(to=to, limit=1000)
 
     def _find(self, channel: str, to: str | None, containing: str | None) -> OutboxEntry:
+        __tracebackhide__ = True
         messages = self.outbox()
         for message in messages:
             if message.channel == channel and to in (None, message.to) and (containing or "") in message.text:
@@ -515,7 +517,6 @@ class TokensimServer:
 
     def assert_sms_sent(self, *, to: str | None = None, containing: str | None = None) -> OutboxEntry:
         """The first text matching; fails listing what was sent when there is none."""
-        __tracebackhide__ = True
         __tracebackhide__ = True
         return self._find("sms", to, containing)
 
@@ -566,7 +567,11 @@ class TokensimServer:
     def assert_no_login_attempts(self, username: str | None = None) -> None:
         """Fail if anyone (or ``username``) tried to log in during the test: password, challenge, answer."""
         __tracebackhide__ = True
-        found = [r for r in self.audit(username=username) if r.event in LOGIN_EVENTS]
+        found = [
+            r
+            for r in self.audit(username=username)
+            if r.event in LOGIN_EVENTS and r.detail.get("purpose", "login") == "login"
+        ]
         if found:
             who = f" for {username}" if username else ""
             listed = ", ".join(f"{r.event}:{r.outcome} ({r.username})" for r in found)

@@ -1,4 +1,4 @@
-"""Shared test machinery: the vector-file loader behind ``@pytest.mark.vectors``.
+"""Shared test machinery: the vector-file loader behind ``@pytest.mark.vectors``, and pytester.
 
 A test marked ``@pytest.mark.vectors("rfc4226_hotp.txt")`` with a ``vector`` argument runs once per
 block of that file under ``tests/vectors/``; each block arrives as a ``dict`` of its ``Name = value``
@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 
 from tokensim.protocol.vectors import parse_vectors
+
+#: pytester runs small test files in a temporary folder (the tokensim plugin's own tests use it).
+pytest_plugins = ["pytester"]
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 
