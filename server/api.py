@@ -22,6 +22,7 @@ endpoint                                                      what
 ``POST /v1/support/devices/{id}/activation-token``            text a new IB Key activation token
 ``POST /v1/support/devices/{id}/unlock`` and ``/revoke``      support actions on a device
 ``GET /v1/support/audit``                                     the audit log
+``POST /v1/support/reset``                                    empty an ephemeral test server (404 elsewhere)
 ``GET /v1/outbox``                                            texts and calls of the outbox carrier
 ``GET /v1/health``, ``GET /v1/problems/{code}``               liveness; what a problem code means
 ``GET /v1/noop``                                              nothing: the benchmarks' ceiling
@@ -55,6 +56,7 @@ from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
 from tokensim.server.errors import NotFound, Unauthorized
 from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
+from tokensim.server.reset import reset_database
 from tokensim.server.schemas import (
     ActivationAnswerBody,
     AnswerBody,
@@ -413,6 +415,14 @@ def _add_routes(app: FastAPI) -> None:
         records = service.accounts.audit(username=username, event=event, after=after, limit=limit)
         return _json({"events": [r.to_json() for r in records]})
 
+    @app.post("/v1/support/reset", tags=["support"])
+    def reset(request: Request, service: _SupportDep) -> JSONResponse:
+        """Empty an ephemeral test server (users, devices, outbox, audit log); refused on any other."""
+        if not request.app.state.ephemeral:
+            raise NotFound("reset exists only on a test server started with 'tokensim serve --ephemeral'")
+        reset_database(service.core.db)
+        return _json({"status": "reset"})
+
     @app.get("/v1/outbox", tags=["support"])
     def outbox(
         service: _SupportDep,
@@ -436,6 +446,7 @@ def create_app(
     environ: Mapping[str, str] | None = None,
     service: Service | None = None,
     migrate: bool = True,
+    ephemeral: bool = False,
 ) -> FastAPI:
     """Build the API app; the database is migrated and the master key checked before it returns.
 
@@ -447,6 +458,7 @@ def create_app(
         environ: where the master key and support token variables are read.
         service: an already open service to serve instead of opening one.
         migrate: run the migrations first.
+        ephemeral: a throw-away test server: ``POST /v1/support/reset`` empties it (refused otherwise).
 
     Returns:
         The app; ``app.state.service`` is its :class:`Service`, closed when the app shuts down.
@@ -470,6 +482,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.service = opened
+    app.state.ephemeral = ephemeral
     _install_error_handlers(app)
     _add_routes(app)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)

@@ -5,6 +5,12 @@ accounts) and only then starts uvicorn, so ``--workers N`` processes find a read
 
     $ tokensim serve --demo                     # SQLite in ./data, demo accounts, port 8000
     $ tokensim serve --db postgresql+psycopg://tokensim@db/tokensim --workers 4
+    $ tokensim serve --ephemeral --port 8123    # a throw-away test server for suites in any language
+
+``--ephemeral`` keeps everything (SQLite file, master key, support token) in a new temporary folder,
+deleted when the server stops, and offers ``POST /v1/support/reset`` to empty it between tests. A
+temporary file rather than ``:memory:`` because several worker processes share it and the master key
+and support token files live beside it; passwords are hashed with a cheap argon2 cost, as in tests.
 
 ``demo`` runs an in-process server on a throw-away database, enrolls one user with every device kind,
 logs in with each emulated device and prints what happened, including refusals (wrong answer,
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -29,7 +36,7 @@ from tokensim.protocol.messages import ChallengeForm
 from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.api import create_app
 from tokensim.server.client import ProblemError, TokensimClient
-from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, ServerConfig
+from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, Argon2Params, ServerConfig
 from tokensim.server.core import load_support_token
 from tokensim.server.harness import ALL_KINDS, Enrolled, Harness
 from tokensim.server.views import ChallengeView
@@ -37,6 +44,7 @@ from tokensim.server.views import ChallengeView
 __all__ = [
     "CONFIG_ENV",
     "DEMO_PASSWORD",
+    "EPHEMERAL_ENV",
     "DemoAccount",
     "app_from_environment",
     "register",
@@ -46,6 +54,8 @@ __all__ = [
 
 #: Environment variable through which ``serve`` hands its configuration to worker processes.
 CONFIG_ENV = "TOKENSIM_SERVE_CONFIG"
+#: Environment variable through which ``serve --ephemeral`` tells worker processes to allow resets.
+EPHEMERAL_ENV = "TOKENSIM_SERVE_EPHEMERAL"
 #: The password of every demo account.
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo password, by design
 _DEMO_PIN = "1234"
@@ -90,7 +100,7 @@ def app_from_environment() -> Any:
         raise InvalidParameter(f"{CONFIG_ENV} is not set; start the server with 'tokensim serve'")
     config = ServerConfig.from_mapping(json.loads(text))
     # The starting process migrated already; workers only check the master key.
-    return create_app(config, migrate=False)
+    return create_app(config, migrate=False, ephemeral=os.environ.get(EPHEMERAL_ENV) == "1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,14 +237,30 @@ def _build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    config = _build_config(args)
     if args.workers < 1:
         raise InvalidParameter("--workers must be at least 1")
+    if not args.ephemeral:
+        return _serve(args, _build_config(args))
+    if args.data_dir is not None or args.db is not None:
+        raise InvalidParameter(
+            "--ephemeral keeps its state in a temporary folder: leave out --data-dir and --db"
+        )
+    folder = Path(tempfile.mkdtemp(prefix="tokensim-ephemeral-"))
+    try:
+        config = _build_config(args).replace(
+            data_dir=folder, argon2=Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
+        )
+        return _serve(args, config)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
+    import uvicorn
+
     # Prepare in this process: migrations, the master key and the support token exist before any
     # worker starts, and a wrong master key stops here with a clear message.
-    app = create_app(config)
+    app = create_app(config, ephemeral=args.ephemeral)
     accounts: list[DemoAccount] = []
     try:
         if args.demo:
@@ -244,7 +270,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     finally:
         app.state.service.close()
     _print_banner(config, args.host, args.port, accounts)
+    if args.ephemeral:
+        print(f"  ephemeral:     {config.data_dir} is deleted at exit; POST /v1/support/reset empties it")
+        sys.stdout.flush()
     os.environ[CONFIG_ENV] = _config_to_env(config)
+    os.environ[EPHEMERAL_ENV] = "1" if args.ephemeral else "0"
     uvicorn.run(
         "tokensim.server.cli_serve:app_from_environment",
         factory=True,
@@ -445,6 +475,12 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
     serve.add_argument("--demo", action="store_true", help="create demo accounts, one per device kind")
+    serve.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="a throw-away test server: state in a temporary folder deleted at exit, "
+        "POST /v1/support/reset to empty it",
+    )
     serve.add_argument("--config", type=Path, help="a TOML file of configuration values")
     serve.add_argument(
         "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")

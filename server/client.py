@@ -285,6 +285,10 @@ class TokensimClient:
         data = self._support_call("GET", "/v1/outbox", params={"to": to, "after": after, "limit": limit})
         return [OutboxEntry.from_json(item) for item in data["messages"]]
 
+    def reset(self) -> None:
+        """Empty an ephemeral test server (``tokensim serve --ephemeral``); others refuse (404)."""
+        self._support_call("POST", "/v1/support/reset")
+
     # -- login ---------------------------------------------------------------------------------
 
     def login(self, username: str, password: str, *, platform: str = "portal") -> LoginStarted:

@@ -361,7 +361,7 @@ class UserFactory(Protocol):
         phones: Iterable[str] | None = None,
         pin: str = "1234",
         activate: bool = True,
-        equity: int = 0,
+        equity: int = 2_000_000,
         jurisdiction: str = "US",
     ) -> TokensimUser:
         """Make the user.
@@ -374,7 +374,7 @@ class UserFactory(Protocol):
             phones: verified numbers (one made up when ``None``).
             pin: the PIN of every device that takes one.
             activate: activate each device by answering with its emulator.
-            equity: account equity in USD.
+            equity: account equity in USD (enough for every device kind unless lowered).
             jurisdiction: the account's two-letter country code.
         """
         ...
@@ -405,7 +405,7 @@ class TokensimServer:
         self.config = config
         self.start_time = start_time
         self.clock: FixedClock = FixedClock(start_time)
-        app = create_app(config, clock=self.clock, environ=environ)
+        app = create_app(config, clock=self.clock, environ=environ, ephemeral=True)
         self.service: Service = app.state.service
         self.support_token = load_support_token(config.token_path, environ=environ)
         self._journal = _Journal(app)
@@ -474,7 +474,7 @@ class TokensimServer:
         phones: Iterable[str] | None = None,
         pin: str = "1234",
         activate: bool = True,
-        equity: int = 0,
+        equity: int = 2_000_000,
         jurisdiction: str = "US",
     ) -> TokensimUser:
         """Make a user with devices; see :class:`UserFactory` for the arguments."""

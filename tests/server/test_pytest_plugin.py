@@ -56,7 +56,7 @@ def test_each_test_starts_from_an_empty_server_and_the_same_time(pytester: pytes
         def test_same_name_twice(tokensim_user, tokensim, tokensim_clock, run):
             assert tokensim_clock.now() == 1_700_000_040
             tokensim_user(username="alice")                    # taken in the other run, if not reset
-            assert [r.event for r in tokensim.audit()] == ["user.created"]
+            assert [r.event for r in tokensim.audit()].count("user.created") == 1
             assert tokensim.outbox() == []
             tokensim_clock.advance(3600)
         """,
