@@ -74,6 +74,8 @@ from tokensim.server.service import Service
 __all__ = ["BodyLimit", "create_app"]
 
 _log = logging.getLogger(__name__)
+# Sequence numbers are 64-bit signed integers in both databases; a larger "after" cannot be bound.
+_MAX_SEQ = 2**63 - 1
 
 
 def _problem_response(problem: Problem, request: Request) -> JSONResponse:
@@ -408,7 +410,7 @@ def _add_routes(app: FastAPI) -> None:
         service: _SupportDep,
         username: Annotated[str | None, Query(max_length=64)] = None,
         event: Annotated[str | None, Query(max_length=48)] = None,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=_MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JSONResponse:
         """Audit events after sequence number ``after``, oldest first."""
@@ -427,7 +429,7 @@ def _add_routes(app: FastAPI) -> None:
     def outbox(
         service: _SupportDep,
         to: Annotated[str | None, Query(max_length=32)] = None,
-        after: Annotated[int, Query(ge=0)] = 0,
+        after: Annotated[int, Query(ge=0, le=_MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JSONResponse:
         """Texts and calls the outbox carrier delivered after sequence number ``after``."""
