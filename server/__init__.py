@@ -22,6 +22,9 @@ module              what
 ``carrier``         SMS and voice delivery; the default outbox carrier
 ``problems``        RFC 9457 problem details and their stable codes (the only HTTP statuses)
 ``harness``         enroll and log in with emulated devices (harness only: imports the emulators)
+``pytest_plugin``   the ``tokensim`` pytest plugin: a test server, users with emulated devices (harness)
+``reset``           emptying a test server's database (``serve --ephemeral``, the plugin)
+``transfer``        device secrets in and out of the store: PSKC export/import, otpauth secrets
 ``cli_*``           the ``tokensim`` subcommands
 ==================  ==================================================================================
 """
