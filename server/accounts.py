@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from decimal import Decimal
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -27,12 +27,49 @@ from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
 from tokensim.server.core import Core
 from tokensim.server.db import rowcount
-from tokensim.server.errors import AlreadyExists, DeviceUnavailable, NotFound, WrongAnswer
-from tokensim.server.models import Challenge, Device, PhoneNumber, User
-from tokensim.server.verify import TEMPORARY_KIND, DeviceSecrets, load_public_key, oob_mac, policy_for
-from tokensim.server.views import AuditRecord, Card, ChallengeView, DeviceView, Enrollment, UserView
+from tokensim.server.errors import (
+    AlreadyExists,
+    ConsecutiveTemporary,
+    DeviceUnavailable,
+    IdentityCheckRequired,
+    NotEligible,
+    NotFound,
+    WrongAnswer,
+)
+from tokensim.server.lifecycle import hold_reserve, on_activated, promote_due
+from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
+from tokensim.server.rules import identity_digest
+from tokensim.server.verify import (
+    POLICIES,
+    TEMPORARY_KIND,
+    DeviceSecrets,
+    load_public_key,
+    oob_mac,
+    policy_for,
+)
+from tokensim.server.views import (
+    AuditRecord,
+    Card,
+    ChallengeView,
+    DeviceView,
+    Enrollment,
+    IdentityCheckView,
+    UserView,
+)
 
-__all__ = ["Accounts"]
+__all__ = ["CONDITIONS", "IDENTITY_FIELDS", "Accounts"]
+
+#: What support may report about a device, and what it does to the device's reserve.
+CONDITIONS = {
+    "lost": "charged",
+    "stolen": "charged",
+    "damaged": "charged",
+    "not-returned": "charged",
+    "battery": "released",
+    "returned": "released",
+}
+#: The identification data compared for device sharing (KB2481 a).
+IDENTITY_FIELDS = ("date_of_birth", "citizenship", "residence", "id_type", "id_number")
 
 _USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 _PHONE = re.compile(r"\+[1-9][0-9]{6,14}")
@@ -72,8 +109,12 @@ class Accounts:
         primary_user: bool = True,
         equity: Decimal = Decimal(0),
         entity: str | None = None,
+        start_with_sms: bool | None = None,
     ) -> UserView:
         """Create a user with verified phone numbers.
+
+        With ``start_with_sms`` (``signup_sms`` of the configuration when ``None``) and a phone, the
+        user starts with an active SMS device on the first number, removed once an IB Key is active.
 
         Raises:
             InvalidParameter: a value is badly formed (username, password length, phone, jurisdiction).
@@ -118,6 +159,9 @@ class Accounts:
                 session.add(user)
                 session.flush()
                 session.add_all(PhoneNumber(user_id=user.id, number=n, verified_at=now) for n in phones)
+                sms = core.config.signup_sms if start_with_sms is None else start_with_sms
+                if sms and phones:
+                    self._signup_sms(session, user, phones[0], now)
                 core.audit.record(
                     session,
                     now,
@@ -132,18 +176,65 @@ class Accounts:
             raise AlreadyExists(f"username {username!r} is taken") from e
         return self.get_user(username)
 
+    def _signup_sms(self, session: Session, user: User, number: str, now: float) -> None:
+        core = self._core
+        device_id = core.new_id()
+        policy = policy_for(DeviceKind.PHONE.value)
+        session.add(
+            Device(
+                id=device_id,
+                user_id=user.id,
+                kind=DeviceKind.PHONE.value,
+                serial=f"{policy.serial_prefix}{core.rng.randrange(10**9, 10**10)}",
+                label="SMS",
+                status="active",
+                secrets=core.keys.seal(DeviceSecrets().to_bytes(), "devices", device_id, "secrets"),
+                digits=6,
+                step=30,
+                algorithm="SHA1",
+                firmware="current",
+                number=number,
+                failures=0,
+                lockouts=0,
+                issued_at=now,
+                created_at=now,
+                activated_at=now,
+            )
+        )
+        core.audit.record(
+            session,
+            now,
+            "device.enrolled",
+            actor="system",
+            outcome="ok",
+            user_id=user.id,
+            username=user.username,
+            device_id=device_id,
+            detail={"kind": DeviceKind.PHONE.value, "reason": "new account starts with SMS"},
+        )
+
     def get_user(self, username: str) -> UserView:
-        """A user with their phones and devices.
+        """A user with their phones, devices and reserves (replacements past their window are active).
 
         Raises:
             NotFound: no such user.
         """
+        now = self._core.clock.now()
+        with self._core.db.write() as session:
+            promote_due(self._core, session, self._user(session, username), now)
         with self._core.db.read() as session:
             user = self._user(session, username)
             phones = tuple(session.scalars(select(PhoneNumber.number).where(PhoneNumber.user_id == user.id)))
             devices = session.scalars(
                 select(Device).where(Device.user_id == user.id).order_by(Device.created_at)
             )
+            sums: dict[str, object] = {}
+            for status, total in session.execute(
+                select(Reserve.status, func.coalesce(func.sum(Reserve.amount_usd), 0))
+                .where(Reserve.user_id == user.id)
+                .group_by(Reserve.status)
+            ):
+                sums[status] = total
             return UserView(
                 username=user.username,
                 jurisdiction=user.jurisdiction,
@@ -154,6 +245,10 @@ class Accounts:
                 phones=phones,
                 account_locked=user.account_locked_at is not None,
                 devices=tuple(device_view(d) for d in devices),
+                sls_opted_out=user.sls_opted_out_at is not None,
+                reserved_usd=_usd(sums.get("held", 0)),
+                fees_charged_usd=_usd(sums.get("charged", 0)),
+                identity_on_file=user.identity_digest is not None,
             )
 
     def _user(self, session: Session, username: str) -> User:
@@ -173,8 +268,15 @@ class Accounts:
         number: str | None = None,
         label: str | None = None,
         firmware: str = "current",
+        replaces: str | None = None,
+        text_token: bool = True,
+        check_eligibility: bool = False,
     ) -> Enrollment:
         """Enroll a new device for a user; it is ``pending`` until activated.
+
+        A DSC, DSC+, Gold or Platinum holds its reserve from now on. A replacement (``replaces``)
+        must be activated within ``replacement_activation_window`` or becomes active by itself; the
+        device it replaces is revoked, and activating it ends temporary access.
 
         Args:
             username: whose device.
@@ -183,10 +285,16 @@ class Accounts:
             number: the verified number for a phone or IB Key (the user's first when ``None``).
             label: a name for people.
             firmware: ``current`` or ``legacy`` DSC+ firmware.
+            replaces: the id of the user's lost, damaged or broken device this one replaces.
+            text_token: text an IB Key's activation token (off when migration hands it over instead).
+            check_eligibility: apply the DSC+ equity threshold (a user's own request does; support
+                may issue a DSC+ to anyone, as when it replaces a returned Gold or Platinum device).
 
         Raises:
-            NotFound: no such user.
+            NotFound: no such user, or ``replaces`` is not one of the user's devices.
             InvalidParameter: unknown kind, a missing or malformed PIN, an unverified number.
+            NotEligible: with ``check_eligibility``, a DSC+ for an account below
+                ``dsc_plus_min_equity_usd``.
         """
         core = self._core
         if kind == TEMPORARY_KIND:
@@ -203,6 +311,13 @@ class Accounts:
         now = core.clock.now()
         with core.db.read() as session:
             user = self._user(session, username)
+            threshold = core.config.dsc_plus_min_equity_usd
+            if check_eligibility and device_kind is DeviceKind.DSC_PLUS and user.equity < threshold:
+                raise NotEligible(f"a DSC+ needs account equity of at least {threshold} USD")
+            if replaces is not None:
+                old = session.get(Device, replaces)
+                if old is None or old.user_id != user.id:
+                    raise NotFound("the device to replace is not one of this user's")
             phones = list(
                 session.scalars(
                     select(PhoneNumber.number).where(PhoneNumber.user_id == user.id).order_by(PhoneNumber.id)
@@ -253,13 +368,23 @@ class Accounts:
             issued_at=now,
             expires_at=expires_at,
             created_at=now,
+            replaces=replaces,
+            activate_by=None if replaces is None else now + core.config.replacement_activation_window,
         )
         token: str | None = None
         with core.db.write() as session:
             session.add(device)
             session.flush()
-            if device_kind is DeviceKind.IB_KEY:
-                token = self._activation_token(session, device, now)
+            hold_reserve(core, session, device, now)
+            if replaces is not None:
+                session.execute(
+                    update(Device)
+                    .where(Device.id == replaces, Device.status != "revoked")
+                    .values(status="revoked", revoked_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            if device_kind is DeviceKind.IB_KEY and text_token:
+                token = self.activation_token(session, device, now)
             core.audit.record(
                 session,
                 now,
@@ -269,8 +394,10 @@ class Accounts:
                 user_id=user.id,
                 username=user.username,
                 device_id=device_id,
-                detail={"kind": kind, "serial": serial},
+                detail={"kind": kind, "serial": serial} | ({"replaces": replaces} if replaces else {}),
             )
+        if device_kind is DeviceKind.IB_KEY and not text_token:
+            return Enrollment(device=device_view(device), activation="device-answer")
         if token is not None:
             assert number is not None
             text = f"tokensim: your IB Key activation token is {token}. It expires in 10 minutes."
@@ -312,7 +439,14 @@ class Accounts:
             device=device_view(device), activation="challenge", provisioning=provisioning, card=card
         )
 
-    def _activation_token(self, session: Session, device: Device, now: float) -> str:
+    def activation_token(
+        self, session: Session, device: Device, now: float, *, purpose: str = "activation"
+    ) -> str:
+        """Store a new 6-digit token for ``device`` (as a MAC) in the caller's transaction; return it.
+
+        ``activation`` tokens activate a pending IB Key, ``recovery`` ones re-key an active one, and
+        ``ib-key-pin`` ones allow a PIN change.
+        """
         core = self._core
         # Six digits, like every texted code, so the phone finds it the same way (NIST SP 800-63B §5.1.3.2).
         token = "".join(str(core.rng.randrange(10)) for _ in range(6))
@@ -323,7 +457,7 @@ class Accounts:
                 user_id=device.user_id,
                 device_id=device.id,
                 login_id=None,
-                purpose="activation",
+                purpose=purpose,
                 form="oob",
                 mode="token",
                 code_mac=oob_mac(core.oob_key, challenge_id, token),
@@ -358,7 +492,7 @@ class Accounts:
                 .values(status="closed")
                 .execution_options(synchronize_session=False)
             )
-            token = self._activation_token(session, device, now)
+            token = self.activation_token(session, device, now)
             number = device.number
             view = device_view(device)
             user_id = device.user_id
@@ -386,9 +520,11 @@ class Accounts:
             device = session.get(Device, device_id)
             if device is None:
                 raise NotFound("no such device")
-            kind = device.kind
-        if kind == DeviceKind.IB_KEY.value:
-            raise DeviceUnavailable("an IB Key is activated by its app with the token sent by SMS")
+        if device.kind == DeviceKind.IB_KEY.value:
+            if device.deactivated_at is None:
+                raise DeviceUnavailable("an IB Key is activated by its app with the token sent by SMS")
+            # A deactivated IB Key still holds its keys: it reactivates by answering, like a card.
+            mode = "numeric" if mode is None else mode
         return self._challenges.issue(device_id, purpose="activation", mode=mode).view
 
     def finish_activation(self, device_id: str, challenge_id: str, answer: str) -> DeviceView:
@@ -400,10 +536,10 @@ class Accounts:
             DeviceUnavailable: an IB Key (activated by its app, which must send its public key).
         """
         with self._core.db.read() as session:
-            kind = session.scalar(select(Device.kind).where(Device.id == device_id))
-        if kind is None:
+            found = session.get(Device, device_id)
+        if found is None:
             raise NotFound("no such device")
-        if kind == DeviceKind.IB_KEY.value:
+        if found.kind == DeviceKind.IB_KEY.value and found.deactivated_at is None:
             raise DeviceUnavailable("an IB Key is activated by its app with the token sent by SMS")
 
         def activate(
@@ -430,6 +566,7 @@ class Accounts:
         )
         if moved != 1:
             raise ReplayedCode("the device was activated already")
+        reactivated = device.deactivated_at is not None or device.replaces is not None
         self._core.audit.record(
             session,
             now,
@@ -439,8 +576,10 @@ class Accounts:
             user_id=user.id,
             username=user.username,
             device_id=device.id,
-            detail={"kind": device.kind, "serial": device.serial},
+            detail={"kind": device.kind, "serial": device.serial}
+            | ({"reactivation": True} if reactivated else {}),
         )
+        on_activated(self._core, session, device, user, now)
 
     def activate_ib_key(self, activation: IbKeyActivation) -> Provisioning:
         """Activate an IB Key registration: check the texted token, keep the app's public key.
@@ -471,7 +610,10 @@ class Accounts:
                             Challenge.mode == "token",
                             Challenge.status == "open",
                             Challenge.expires_at > now,
-                            Device.status == "pending",
+                            or_(
+                                and_(Device.status == "pending", Challenge.purpose == "activation"),
+                                and_(Device.status == "active", Challenge.purpose == "recovery"),
+                            ),
                         )
                     ).all()
                 )
@@ -539,7 +681,21 @@ class Accounts:
                 )
                 .execution_options(synchronize_session=False)
             )
-            self._set_active(session, device, user, now, actor="device")
+            if challenge.purpose == "recovery":
+                core.audit.record(
+                    session,
+                    now,
+                    "ib-key.recovered",
+                    actor="device",
+                    outcome="ok",
+                    user_id=user.id,
+                    username=user.username,
+                    device_id=device.id,
+                    detail={"serial": device.serial},
+                )
+            else:
+                self._set_active(session, device, user, now, actor="device")
+            self._one_phone(session, device, user, now)
         return Provisioning(
             kind=DeviceKind.IB_KEY,
             serial=device.serial,
@@ -551,6 +707,37 @@ class Accounts:
             algorithm=HashAlgorithm.parse(device.algorithm),
             number=device.number,
         )
+
+    def _one_phone(self, session: Session, device: Device, user: User, now: float) -> None:
+        # IB Key is active on one phone only, and SMS goes once it is: both in the activation's
+        # transaction, so no moment has two phones (or a phone and SMS) active.
+        others = session.scalars(
+            select(Device).where(
+                Device.user_id == user.id,
+                Device.id != device.id,
+                Device.kind.in_((DeviceKind.IB_KEY.value, DeviceKind.PHONE.value)),
+                Device.status != "revoked",
+            )
+        ).all()
+        for other in others:
+            session.execute(
+                update(Device)
+                .where(Device.id == other.id)
+                .values(status="revoked", revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            reason = "another phone activated IB Key" if other.kind == device.kind else "IB Key is active"
+            self._core.audit.record(
+                session,
+                now,
+                "device.revoked",
+                actor="system",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=other.id,
+                detail={"kind": other.kind, "reason": reason},
+            )
 
     def activate_without_proof(self, device_id: str) -> DeviceView:
         """Activate a pending device without an answer from it (demo accounts and test fixtures only).
@@ -574,18 +761,94 @@ class Accounts:
 
     # -- temporary passcode --------------------------------------------------------------------
 
+    def record_identity(self, username: str, fields: dict[str, str]) -> UserView:
+        """Keep the user's identification data, as an HMAC only (it decides who may share a device).
+
+        Args:
+            username: whose data.
+            fields: every one of :data:`IDENTITY_FIELDS`.
+
+        Raises:
+            NotFound: no such user.
+            InvalidParameter: a field is missing, unknown or empty.
+        """
+        core = self._core
+        if set(fields) != set(IDENTITY_FIELDS):
+            raise InvalidParameter(f"identity: give exactly {', '.join(IDENTITY_FIELDS)}")
+        digest = identity_digest(core.keys.derive("identity"), fields)
+        now = core.clock.now()
+        with core.db.write() as session:
+            user = self._user(session, username)
+            user.identity_digest = digest
+            core.audit.record(
+                session,
+                now,
+                "user.identity",
+                actor="support",
+                outcome="ok",
+                user_id=user.id,
+                username=username,
+            )
+        return self.get_user(username)
+
+    def verify_identity(self, username: str, *, method: str, agent: str) -> IdentityCheckView:
+        """Record that support verified the caller's identity; it allows one temporary passcode.
+
+        Raises:
+            NotFound: no such user.
+            InvalidParameter: an empty method or agent.
+        """
+        core = self._core
+        if not method.strip() or not agent.strip():
+            raise InvalidParameter("an identity check names its method and the agent")
+        now = core.clock.now()
+        check_id = core.new_id()
+        expires_at = now + core.config.identity_check_ttl
+        with core.db.write() as session:
+            user = self._user(session, username)
+            session.add(
+                IdentityCheck(
+                    id=check_id,
+                    user_id=user.id,
+                    method=method[:32],
+                    agent=agent[:64],
+                    created_at=now,
+                    expires_at=expires_at,
+                )
+            )
+            core.audit.record(
+                session,
+                now,
+                "identity.verified",
+                actor="support",
+                outcome="ok",
+                user_id=user.id,
+                username=username,
+                detail={"method": method[:32], "agent": agent[:64]},
+            )
+        return IdentityCheckView(check_id, username, method[:32], agent[:64], now, expires_at)
+
     def issue_temporary_passcode(
-        self, username: str, *, length: int = 12, ttl: float = 12 * 86400.0
+        self, username: str, *, verification_id: str, length: int | None = None
     ) -> Enrollment:
         """Issue a static temporary passcode (uppercase letters and digits), active at once.
 
-        The passcode is shown in the returned value only; the server keeps its argon2id hash.
+        Only after a recorded identity verification (:meth:`verify_identity`, unused and recent), and
+        never twice in a row: a permanent device must have been reactivated (or a replacement
+        activated) since the last one. The user's active permanent devices go back to ``pending``
+        (the device is misplaced); each reactivates by answering a challenge, which ends the passcode.
+        The passcode gives full access for ``temporary_full_access`` seconds, then only prints the
+        online card for ``temporary_card_printing`` seconds. It is shown in the returned value only;
+        the server keeps its argon2id hash.
 
         Raises:
             NotFound: no such user.
             InvalidParameter: ``length`` below 10.
+            IdentityCheckRequired: no such verification for this user, or it expired or was used.
+            ConsecutiveTemporary: a temporary passcode was issued since the last reactivation.
         """
         core = self._core
+        length = core.config.temporary_passcode_length if length is None else length
         if length < 10:
             raise InvalidParameter("a temporary passcode has at least 10 characters")
         now = core.clock.now()
@@ -594,6 +857,35 @@ class Accounts:
         device_id = core.new_id()
         with core.db.write() as session:
             user = self._user(session, username)
+            used = rowcount(
+                session.execute(
+                    update(IdentityCheck)
+                    .where(
+                        IdentityCheck.id == verification_id,
+                        IdentityCheck.user_id == user.id,
+                        IdentityCheck.used_at.is_(None),
+                        IdentityCheck.expires_at > now,
+                    )
+                    .values(used_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            if used != 1:
+                raise IdentityCheckRequired("record an identity verification first (it is used once)")
+            earlier = select(Device.id).where(Device.user_id == user.id, Device.kind == TEMPORARY_KIND)
+            if user.last_reactivated_at is not None:
+                earlier = earlier.where(Device.issued_at > user.last_reactivated_at)
+            if session.scalar(earlier.limit(1)) is not None:
+                raise ConsecutiveTemporary(
+                    "a temporary passcode was issued already; reactivate a permanent device first"
+                )
+            permanent = [kind for kind, policy in POLICIES.items() if policy.permanent]
+            session.execute(
+                update(Device)
+                .where(Device.user_id == user.id, Device.status == "active", Device.kind.in_(permanent))
+                .values(status="pending", deactivated_at=now)
+                .execution_options(synchronize_session=False)
+            )
             device = Device(
                 id=device_id,
                 user_id=user.id,
@@ -609,7 +901,7 @@ class Accounts:
                 failures=0,
                 lockouts=0,
                 issued_at=now,
-                expires_at=now + ttl,
+                expires_at=now + core.config.temporary_full_access + core.config.temporary_card_printing,
                 created_at=now,
                 activated_at=now,
             )
@@ -623,9 +915,83 @@ class Accounts:
                 user_id=user.id,
                 username=user.username,
                 device_id=device_id,
-                detail={"kind": TEMPORARY_KIND},
+                detail={"kind": TEMPORARY_KIND, "verification": verification_id},
             )
         return Enrollment(device=device_view(device), activation="none", passcode=passcode)
+
+    def close_account(self, username: str) -> UserView:
+        """Close an account: from now on a password alone reaches statements, and nothing else.
+
+        Raises:
+            NotFound: no such user.
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.write() as session:
+            user = self._user(session, username)
+            user.status = "closed"
+            user.closed_at = now
+            core.audit.record(
+                session,
+                now,
+                "account.closed",
+                actor="support",
+                outcome="ok",
+                user_id=user.id,
+                username=username,
+            )
+        return self.get_user(username)
+
+    def report(self, device_id: str, condition: str) -> DeviceView:
+        """Record what happened to a device: it is revoked, and its reserve charged or released.
+
+        ``lost``, ``stolen``, ``damaged`` and ``not-returned`` charge the reserve (the replacement
+        fee); ``battery`` (a battery failure, never charged) and ``returned`` release it.
+
+        Raises:
+            NotFound: no such device.
+            InvalidParameter: an unknown condition.
+        """
+        core = self._core
+        if condition not in CONDITIONS:
+            raise InvalidParameter(f"condition must be one of {', '.join(CONDITIONS)}")
+        reserve_status = CONDITIONS[condition]
+        now = core.clock.now()
+        with core.db.write() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise NotFound("no such device")
+            device.condition = condition
+            if device.status != "revoked":
+                device.status = "revoked"
+                device.revoked_at = now
+            settled = rowcount(
+                session.execute(
+                    update(Reserve)
+                    .where(Reserve.device_id == device_id, Reserve.status == "held")
+                    .values(status=reserve_status, settled_at=now)
+                    .execution_options(synchronize_session=False)
+                )
+            )
+            user = session.get(User, device.user_id)
+            assert user is not None
+            core.audit.record(
+                session,
+                now,
+                "device.reported",
+                actor="support",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device_id,
+                detail={
+                    "kind": device.kind,
+                    "condition": condition,
+                    "reserve": reserve_status if settled else "none",
+                },
+            )
+            session.flush()
+            return device_view(device)
 
     # -- support actions -----------------------------------------------------------------------
 
@@ -733,6 +1099,10 @@ class Accounts:
             firmware=device.firmware,
             number=device.number,
         )
+
+
+def _usd(value: object) -> str:
+    return str(Decimal(str(value)).quantize(Decimal("0.01")))
 
 
 def _same(a: str, b: str) -> bool:

@@ -25,6 +25,7 @@ endpoint                                                      what
 ``POST /v1/support/reset``                                    empty an ephemeral test server (404 elsewhere)
 ``GET /v1/outbox``                                            texts and calls of the outbox carrier
 ``GET /v1/health``, ``GET /v1/problems/{code}``               liveness; what a problem code means
+(Secure Login System rules)                                   see :mod:`tokensim.server.sls_api`
 ``GET /v1/noop``                                              nothing: the benchmarks' ceiling
 ============================================================  ======================================
 
@@ -70,6 +71,7 @@ from tokensim.server.schemas import (
     TemporaryPasscodeBody,
 )
 from tokensim.server.service import Service
+from tokensim.server.sls_api import router as sls_router
 
 __all__ = ["BodyLimit", "create_app"]
 
@@ -348,6 +350,7 @@ def _add_routes(app: FastAPI) -> None:
             primary_user=body.primary_user,
             equity=body.equity,
             entity=body.entity,
+            start_with_sms=body.start_with_sms,
         )
         return _json(user.to_json(), 201)
 
@@ -360,17 +363,23 @@ def _add_routes(app: FastAPI) -> None:
     def enroll(username: str, body: EnrollBody, service: _SupportDep) -> JSONResponse:
         """Enroll a device: returns its provisioning (and card), or texts an IB Key activation token."""
         enrollment = service.accounts.enroll(
-            username, body.kind, pin=body.pin, number=body.number, label=body.label, firmware=body.firmware
+            username,
+            body.kind,
+            pin=body.pin,
+            number=body.number,
+            label=body.label,
+            firmware=body.firmware,
+            replaces=body.replaces,
         )
         return _json(enrollment.to_json(), 201)
 
     @app.post("/v1/support/users/{username}/temporary-passcode", status_code=201, tags=["support"])
-    def temporary_passcode(
-        username: str, service: _SupportDep, body: TemporaryPasscodeBody | None = None
-    ) -> JSONResponse:
-        """Issue a temporary passcode; it is in this response only."""
-        length = 12 if body is None else body.length
-        return _json(service.accounts.issue_temporary_passcode(username, length=length).to_json(), 201)
+    def temporary_passcode(username: str, body: TemporaryPasscodeBody, service: _SupportDep) -> JSONResponse:
+        """Issue a temporary passcode after an identity check; it is in this response only."""
+        enrollment = service.accounts.issue_temporary_passcode(
+            username, verification_id=body.verification_id, length=body.length
+        )
+        return _json(enrollment.to_json(), 201)
 
     @app.post("/v1/support/users/{username}/unlock", tags=["support"])
     def unlock_user(username: str, service: _SupportDep) -> JSONResponse:
@@ -487,5 +496,6 @@ def create_app(
     app.state.ephemeral = ephemeral
     _install_error_handlers(app)
     _add_routes(app)
+    app.include_router(sls_router)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     return app

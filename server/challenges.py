@@ -47,6 +47,7 @@ from tokensim.server.errors import (
     NotFound,
     PushDenied,
     PushPending,
+    TooManyAttempts,
     WrongAnswer,
 )
 from tokensim.server.models import CardCell, Challenge, Device, User
@@ -72,8 +73,8 @@ _T = TypeVar("_T")
 SENDER = "tokensim"
 
 
-def device_view(device: Device) -> DeviceView:
-    """The public view of a device row."""
+def device_view(device: Device, *, owner: str | None = None) -> DeviceView:
+    """The public view of a device row (``owner``: the owner's username, for a shared device)."""
     return DeviceView(
         id=device.id,
         kind=device.kind,
@@ -85,6 +86,9 @@ def device_view(device: Device) -> DeviceView:
         expires_at=device.expires_at,
         activated_at=device.activated_at,
         locked_until=device.locked_until,
+        activate_by=device.activate_by,
+        condition=device.condition,
+        owner=owner,
     )
 
 
@@ -169,16 +173,22 @@ class Challenges:
         login_id: str | None = None,
         origin: str = "",
         platform: str = "",
+        user_id: str | None = None,
+        sealed: DeviceSecrets | None = None,
     ) -> Issued:
         """Make and store a challenge for one device; send its code if it is out of band.
 
         Args:
             device_id: the device.
-            purpose: ``login`` (the device must be active) or ``activation`` (it must be pending).
+            purpose: ``activation`` (the device must be pending) or what the answer is for, such as
+                ``login`` or ``withdrawal`` (the device must be active); at most 16 characters.
             mode: how it answers; the kind's default when ``None``.
             login_id: the login it belongs to.
             origin: where the login came from, shown on a push.
             platform: what the login is for, shown on a push.
+            user_id: who answers, when not the device's owner (a shared device); their account's
+                failure counter counts the wrong answers.
+            sealed: secrets to check the answer with instead of the device's (a PIN change).
 
         Raises:
             NotFound: no such device.
@@ -186,6 +196,7 @@ class Challenges:
             DeviceLocked: the device is locked.
             AccountLocked: the account is locked.
             InvalidParameter: the device does not answer in ``mode``.
+            TooManyAttempts: an SMS or voice code sent less than ``sms_resend_interval`` ago is still open.
         """
         core = self._core
         now = core.clock.now()
@@ -193,11 +204,14 @@ class Challenges:
             device = session.get(Device, device_id)
             if device is None:
                 raise NotFound("no such device")
-            user = session.get(User, device.user_id)
-            assert user is not None
+            user = session.get(User, device.user_id if user_id is None else user_id)
+            if user is None:
+                raise NotFound("no such user")
             used = frozenset(session.scalars(select(CardCell.cell).where(CardCell.device_id == device_id)))
+            chosen_mode = policy_for(device.kind).modes[0] if mode is None else mode
+            if chosen_mode in ("sms", "voice"):
+                self._check_resend(session, device, now)
         self._check_usable(device, user, purpose, now)
-        chosen_mode = policy_for(device.kind).modes[0] if mode is None else mode
         secrets = device_secrets(core, device)
         strict = core.config.card_strict and chosen_mode == "grid"
         if strict and CodeCard(secrets.secret).cells - len(used) < 2:
@@ -243,6 +257,8 @@ class Challenges:
             created_at=now,
             expires_at=expires_at,
         )
+        if sealed is not None:
+            row.sealed = core.keys.seal(sealed.to_bytes(), "challenges", challenge_id, "sealed")
         try:
             self._store(row, question.indices if strict else (), user, device, purpose, now)
         except IntegrityError as e:
@@ -292,8 +308,28 @@ class Challenges:
                 detail={"purpose": purpose, "mode": row.mode, "kind": device.kind},
             )
 
+    def _check_resend(self, session: Session, device: Device, now: float) -> None:
+        # A new code only when the last one was used or is two minutes old (SLS: "a new SMS may only be
+        # requested every 2 minutes"); voice is the fallback once that time has passed.
+        last = session.scalar(
+            select(Challenge.created_at)
+            .where(
+                Challenge.device_id == device.id,
+                Challenge.mode.in_(("sms", "voice")),
+                Challenge.status == "open",
+            )
+            .order_by(Challenge.created_at.desc())
+            .limit(1)
+        )
+        interval = self._core.config.sms_resend_interval
+        if last is not None and now - last < interval:
+            raise TooManyAttempts(
+                "a code was sent less than two minutes ago; use it, or ask again later",
+                retry_after=last + interval - now,
+            )
+
     def _check_usable(self, device: Device, user: User, purpose: str, now: float) -> None:
-        wanted = "active" if purpose == "login" else "pending"
+        wanted = "pending" if purpose == "activation" else "active"
         if device.status != wanted:
             raise DeviceUnavailable(f"device {device.serial} is {device.status}, not {wanted}")
         if device.expires_at is not None and device.expires_at <= now:
@@ -352,10 +388,14 @@ class Challenges:
         else:
             if answer is None:
                 raise InvalidParameter("this challenge needs an answer")
+            secrets = device_secrets(core, device)
+            if challenge.sealed is not None:
+                raw = core.keys.open(challenge.sealed, "challenges", challenge.id, "sealed")
+                secrets = DeviceSecrets.from_bytes(raw)
             try:
                 accepted = check_answer(
                     device_state(device),
-                    device_secrets(core, device),
+                    secrets,
                     mode=challenge.mode,
                     answer=answer,
                     now=now,

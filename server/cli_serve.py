@@ -83,9 +83,8 @@ def _config_to_env(config: ServerConfig) -> str:
             "parallelism": config.argon2.parallelism,
         },
     }
-    for name in ServerConfig.__dataclass_fields__:
-        if name not in data:
-            data[name] = getattr(config, name)
+    for name, value in config.to_mapping().items():
+        data.setdefault(name, value)
     return json.dumps(data)
 
 
@@ -182,7 +181,8 @@ def seed_demo_accounts(
             accounts.append(DemoAccount(username, kind, notes.get(username, "(created by an earlier run)")))
             continue
         phone = f"+1555010{position:04d}"
-        client.create_user(username, DEMO_PASSWORD, phones=[phone])
+        # Each demo account holds exactly its one device (no signup SMS), whatever the server's default.
+        client.create_user(username, DEMO_PASSWORD, phones=[phone], start_with_sms=False)
         enrolled = harness.enroll(username, kind, pin=_DEMO_PIN)
         card = enrolled.enrollment.card
         if card is not None:
@@ -336,7 +336,7 @@ def run_demo(out: Any = None) -> list[tuple[str, ...]]:
 def _demo_rows(client: TokensimClient, clock: FixedClock) -> list[tuple[str, ...]]:
     harness = Harness(client, clock=clock)
     username, password = "alice", "correct horse battery staple"
-    client.create_user(username, password, phones=["+15551230001"], equity=2_000_000)
+    client.create_user(username, password, phones=["+15551230001"], equity=2_000_000, start_with_sms=False)
     devices = harness.enroll_all(username, pin=_DEMO_PIN)
     clock.advance(30)  # the DSC's activation used this time step; a code is accepted once
     rows: list[tuple[str, ...]] = []

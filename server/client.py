@@ -32,13 +32,19 @@ from tokensim.protocol.provisioning import IbKeyActivation, Provisioning
 from tokensim.server.views import (
     AuditRecord,
     ChallengeView,
+    DepositReceipt,
     DeviceView,
     Enrollment,
+    IdentityCheckView,
     LoginStarted,
+    MigrationStarted,
     OutboxEntry,
+    Remaining,
+    SecuritySettings,
     SessionGrant,
     SessionInfo,
     UserView,
+    WithdrawalReceipt,
 )
 
 __all__ = ["InProcessTransport", "ProblemError", "TokensimClient"]
@@ -202,9 +208,10 @@ class TokensimClient:
         primary_user: bool = True,
         equity: Decimal | int | str = 0,
         entity: str | None = None,
+        start_with_sms: bool | None = None,
     ) -> UserView:
-        """Create a user with verified phone numbers."""
-        body = {
+        """Create a user with verified phone numbers (and, by the server's default, an SMS device)."""
+        body: dict[str, Any] = {
             "username": username,
             "password": password,
             "phones": list(phones),
@@ -213,6 +220,8 @@ class TokensimClient:
             "equity": str(equity),
             "entity": entity,
         }
+        if start_with_sms is not None:
+            body["start_with_sms"] = start_with_sms
         return UserView.from_json(self._support_call("POST", "/v1/support/users", json=body))
 
     def user(self, username: str) -> UserView:
@@ -228,20 +237,65 @@ class TokensimClient:
         number: str | None = None,
         label: str | None = None,
         firmware: str = "current",
+        replaces: str | None = None,
     ) -> Enrollment:
-        """Enroll a device; returns its provisioning (and card), or how its activation token went."""
+        """Enroll a device (``replaces``: a lost or broken one); returns its provisioning and card, or
+        how its activation token went."""
         body: dict[str, Any] = {"kind": kind, "firmware": firmware}
-        for key, value in (("pin", pin), ("number", number), ("label", label)):
+        for key, value in (("pin", pin), ("number", number), ("label", label), ("replaces", replaces)):
             if value is not None:
                 body[key] = value
         return Enrollment.from_json(
             self._support_call("POST", f"/v1/support/users/{username}/devices", json=body)
         )
 
-    def issue_temporary_passcode(self, username: str, *, length: int = 12) -> Enrollment:
-        """Issue a temporary passcode (returned once, in ``passcode``)."""
+    def issue_temporary_passcode(
+        self, username: str, *, verification_id: str, length: int | None = None
+    ) -> Enrollment:
+        """Issue a temporary passcode after :meth:`verify_identity` (returned once, in ``passcode``)."""
         path = f"/v1/support/users/{username}/temporary-passcode"
-        return Enrollment.from_json(self._support_call("POST", path, json={"length": length}))
+        body: dict[str, Any] = {"verification_id": verification_id}
+        if length is not None:
+            body["length"] = length
+        return Enrollment.from_json(self._support_call("POST", path, json=body))
+
+    def record_identity(
+        self,
+        username: str,
+        *,
+        date_of_birth: str,
+        citizenship: str,
+        residence: str,
+        id_type: str,
+        id_number: str,
+    ) -> UserView:
+        """Keep a user's identification data (the server keeps an HMAC only)."""
+        body = {
+            "date_of_birth": date_of_birth,
+            "citizenship": citizenship,
+            "residence": residence,
+            "id_type": id_type,
+            "id_number": id_number,
+        }
+        return UserView.from_json(
+            self._support_call("PUT", f"/v1/support/users/{username}/identity", json=body)
+        )
+
+    def verify_identity(self, username: str, *, method: str, agent: str) -> IdentityCheckView:
+        """Record an identity verification; its ``id`` allows one temporary passcode."""
+        path = f"/v1/support/users/{username}/identity-checks"
+        return IdentityCheckView.from_json(
+            self._support_call("POST", path, json={"method": method, "agent": agent})
+        )
+
+    def close_account(self, username: str) -> UserView:
+        """Close an account: statements with the password alone."""
+        return UserView.from_json(self._support_call("POST", f"/v1/support/users/{username}/close"))
+
+    def report(self, device_id: str, condition: str) -> DeviceView:
+        """Report a device lost, stolen, damaged, not returned, returned, or with a dead battery."""
+        path = f"/v1/support/devices/{device_id}/report"
+        return DeviceView.from_json(self._support_call("POST", path, json={"condition": condition}))
 
     def start_activation(self, device_id: str, *, mode: str | None = None) -> ChallengeView:
         """The challenge a pending device answers to become active."""
@@ -333,3 +387,159 @@ class TokensimClient:
         """Send a phone's signed decision; returns ``approved`` or ``denied``."""
         data = self._call("POST", "/v1/ib-key/decisions", json=decision.to_json())
         return str(data["status"])
+
+    # -- Secure Login System rules (session token) ----------------------------------------------
+
+    def step_up(self, token: str, device_id: str, action: str, *, mode: str | None = None) -> ChallengeView:
+        """A fresh challenge on a chosen device for ``withdrawal``, ``bank`` or ``email``."""
+        body: dict[str, Any] = {"device_id": device_id, "action": action}
+        if mode is not None:
+            body["mode"] = mode
+        return ChallengeView.from_json(self._call("POST", "/v1/step-up", json=body, token=token))
+
+    def withdraw(
+        self,
+        token: str,
+        amount_usd: Decimal | int | str,
+        *,
+        challenge_id: str | None = None,
+        answer: str | None = None,
+    ) -> WithdrawalReceipt:
+        """Withdraw with the answer to a ``withdrawal`` challenge (none when opted out)."""
+        body: dict[str, Any] = {"amount_usd": str(amount_usd)}
+        if challenge_id is not None:
+            body["challenge_id"] = challenge_id
+        if answer is not None:
+            body["answer"] = answer
+        return WithdrawalReceipt.from_json(self._call("POST", "/v1/withdrawals", json=body, token=token))
+
+    def withdrawal_limits(self, token: str) -> list[Remaining]:
+        """What remains of each usable device kind's withdrawal limits."""
+        data = self._call("GET", "/v1/withdrawals/limits", token=token)
+        return [Remaining.from_json(item) for item in data["limits"]]
+
+    def deposit(self, token: str, amount_usd: Decimal | int | str, method: str) -> DepositReceipt:
+        """Record a deposit (``ach``, ``eft``, ``wire``, ``check``)."""
+        body = {"amount_usd": str(amount_usd), "method": method}
+        return DepositReceipt.from_json(self._call("POST", "/v1/deposits", json=body, token=token))
+
+    def change_email(self, token: str, email: str, challenge_id: str, answer: str | None) -> SecuritySettings:
+        """Change the email address with the answer to an ``email`` challenge."""
+        body: dict[str, Any] = {"email": email, "challenge_id": challenge_id}
+        if answer is not None:
+            body["answer"] = answer
+        return SecuritySettings.from_json(self._call("PUT", "/v1/account/email", json=body, token=token))
+
+    def change_bank_instructions(
+        self, token: str, instructions: str, challenge_id: str, answer: str | None
+    ) -> SecuritySettings:
+        """Replace the bank instructions with the answer to a ``bank`` challenge."""
+        body: dict[str, Any] = {"instructions": instructions, "challenge_id": challenge_id}
+        if answer is not None:
+            body["answer"] = answer
+        data = self._call("PUT", "/v1/account/bank-instructions", json=body, token=token)
+        return SecuritySettings.from_json(data)
+
+    def security(self, token: str) -> SecuritySettings:
+        """The session user's Secure Login System settings."""
+        return SecuritySettings.from_json(self._call("GET", "/v1/account/security", token=token))
+
+    def opt_out(self, token: str) -> SecuritySettings:
+        """Opt out of the Secure Login System (trading platforms only; primary user)."""
+        return SecuritySettings.from_json(self._call("POST", "/v1/account/sls/opt-out", token=token))
+
+    def opt_in(self, token: str) -> SecuritySettings:
+        """Opt back in (primary user)."""
+        return SecuritySettings.from_json(self._call("POST", "/v1/account/sls/opt-in", token=token))
+
+    def set_ip_restrictions(self, token: str, addresses: Sequence[str]) -> SecuritySettings:
+        """Where trading logins may come from (empty: anywhere)."""
+        body = {"addresses": list(addresses)}
+        return SecuritySettings.from_json(
+            self._call("PUT", "/v1/account/ip-restrictions", json=body, token=token)
+        )
+
+    def set_penny_stocks(self, token: str, enabled: bool) -> SecuritySettings:
+        """Penny-stock trading permission on or off."""
+        body = {"enabled": enabled}
+        return SecuritySettings.from_json(
+            self._call("PUT", "/v1/account/penny-stocks", json=body, token=token)
+        )
+
+    def share(
+        self, token: str, owner: str, password: str, device_id: str, *, mode: str | None = None
+    ) -> ChallengeView:
+        """Ask to share ``owner``'s device: the challenge that device must answer."""
+        body: dict[str, Any] = {"owner": owner, "password": password, "device_id": device_id}
+        if mode is not None:
+            body["mode"] = mode
+        return ChallengeView.from_json(self._call("POST", "/v1/sharing", json=body, token=token))
+
+    def share_answer(self, token: str, challenge_id: str, answer: str | None) -> DeviceView:
+        """The owner's device's answer; the device is then shared."""
+        body: dict[str, Any] = {"challenge_id": challenge_id}
+        if answer is not None:
+            body["answer"] = answer
+        return DeviceView.from_json(self._call("POST", "/v1/sharing/answer", json=body, token=token))
+
+    def online_card(self, token: str) -> Enrollment:
+        """A new Online Security Code Card (pending until activated)."""
+        return Enrollment.from_json(self._call("POST", "/v1/online-card", token=token))
+
+    def request_device(self, token: str, kind: str, *, pin: str | None = None) -> Enrollment:
+        """Request a DSC+ (equity threshold) or a code card."""
+        body: dict[str, Any] = {"kind": kind}
+        if pin is not None:
+            body["pin"] = pin
+        return Enrollment.from_json(self._call("POST", "/v1/devices", json=body, token=token))
+
+    def activate(self, token: str, device_id: str, *, mode: str | None = None) -> ChallengeView:
+        """The challenge one of the user's devices answers to become active (again)."""
+        body = {} if mode is None else {"mode": mode}
+        path = f"/v1/devices/{device_id}/activation"
+        return ChallengeView.from_json(self._call("POST", path, json=body, token=token))
+
+    def activate_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> DeviceView:
+        """Answer it; a reactivated permanent device ends temporary access."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        path = f"/v1/devices/{device_id}/activation/answer"
+        return DeviceView.from_json(self._call("POST", path, json=body, token=token))
+
+    def change_pin(self, token: str, device_id: str, new_pin: str) -> ChallengeView:
+        """A challenge to answer with the device and its new PIN (DSC+)."""
+        path = f"/v1/devices/{device_id}/pin-change"
+        return ChallengeView.from_json(self._call("POST", path, json={"new_pin": new_pin}, token=token))
+
+    def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> DeviceView:
+        """The answer computed with the new PIN."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        path = f"/v1/devices/{device_id}/pin-change/answer"
+        return DeviceView.from_json(self._call("POST", path, json=body, token=token))
+
+    def ib_key_migration(self, username: str, password: str) -> MigrationStarted:
+        """Move IB Key to a new phone (a token by SMS, or a physical device answers)."""
+        body = {"username": username, "password": password}
+        return MigrationStarted.from_json(self._call("POST", "/v1/ib-key/migrations", json=body))
+
+    def ib_key_migration_answer(self, device_id: str, challenge_id: str, answer: str | None) -> str:
+        """The physical device's answer; returns the new registration's activation token."""
+        body: dict[str, Any] = {"challenge_id": challenge_id}
+        if answer is not None:
+            body["answer"] = answer
+        data = self._call("POST", f"/v1/ib-key/migrations/{device_id}/answer", json=body)
+        return str(data["activation_token"])
+
+    def ib_key_recovery(self, username: str, password: str, registration: str) -> Enrollment:
+        """Recover IB Key on the same phone: a token by SMS to its number."""
+        body = {"username": username, "password": password, "registration": registration}
+        return Enrollment.from_json(self._call("POST", "/v1/ib-key/recoveries", json=body))
+
+    def ib_key_pin_change(self, username: str, password: str, registration: str) -> Enrollment:
+        """Allow an IB Key PIN change: a code by SMS to the registration's number."""
+        body = {"username": username, "password": password, "registration": registration}
+        return Enrollment.from_json(self._call("POST", "/v1/ib-key/pin-changes", json=body))
+
+    def ib_key_pin_change_answer(self, device_id: str, code: str) -> DeviceView:
+        """The texted code; the app may then change its PIN."""
+        path = f"/v1/ib-key/pin-changes/{device_id}/answer"
+        return DeviceView.from_json(self._call("POST", path, json={"answer": code}))

@@ -166,6 +166,8 @@ class ServerConfig:
             ``kind = [per_day, per_window]``, ``"unlimited"`` for no limit.
         device_reserves_usd: the reserve held per issued device kind; TOML: a table of ``kind = amount``.
         no_opt_out_jurisdictions: account jurisdictions that cannot opt out of the Secure Login System.
+        signup_sms: a new user with a verified phone starts with an active SMS device (removed once an
+            IB Key is active).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -206,6 +208,7 @@ class ServerConfig:
     withdrawal_limits: Mapping[str, WithdrawalLimit] = field(default_factory=_default_limits)
     device_reserves_usd: Mapping[str, Decimal] = field(default_factory=_default_reserves)
     no_opt_out_jurisdictions: tuple[str, ...] = ("HK", "IN")
+    signup_sms: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.account_max_failures <= 100:
@@ -247,6 +250,32 @@ class ServerConfig:
     def replace(self, **changes: Any) -> ServerConfig:
         """A copy with ``changes`` applied."""
         return dataclasses.replace(self, **changes)
+
+    def to_mapping(self) -> dict[str, Any]:
+        """Every setting as JSON and TOML values, the way :meth:`from_mapping` reads them back.
+
+        Unset optional settings (``None``) are left out.
+        """
+        data: dict[str, Any] = {}
+        for name in (f.name for f in dataclasses.fields(self)):
+            value = getattr(self, name)
+            if value is None:
+                continue  # absent means the default, which is what None stands for
+            if isinstance(value, Path):
+                value = str(value)
+            elif isinstance(value, Argon2Params):
+                value = dataclasses.asdict(value)
+            elif name == "withdrawal_limits":
+                value = {
+                    kind: [_unlimited(limit.per_day), _unlimited(limit.per_window)]
+                    for kind, limit in value.items()
+                }
+            elif name == "device_reserves_usd":
+                value = {kind: str(amount) for kind, amount in value.items()}
+            elif isinstance(value, tuple):
+                value = list(value)
+            data[name] = value
+        return data
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> ServerConfig:
@@ -311,6 +340,10 @@ def _typed(key: str, value: Any) -> Any:
     if not ok:
         raise InvalidParameter(f"configuration: {key!r} has the wrong type")
     return value
+
+
+def _unlimited(amount: Decimal | None) -> str:
+    return "unlimited" if amount is None else str(amount)
 
 
 def _amount(key: str, value: Any, *, unlimited: bool) -> Decimal | None:

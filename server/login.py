@@ -14,18 +14,22 @@ from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.challenges import Challenges, device_view
+from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
 from tokensim.server.db import rowcount
 from tokensim.server.errors import (
     DeviceUnavailable,
     InvalidCredentials,
+    IpRestricted,
     LoginExpired,
     NotFound,
     Unauthorized,
 )
 from tokensim.server.hashing import token_digest
+from tokensim.server.lifecycle import is_usable_by, promote_due, usable_devices
 from tokensim.server.models import Challenge, Device, Login, Session, User
-from tokensim.server.verify import policy_for
+from tokensim.server.rules import TRADING_PLATFORMS, temporary_stage
+from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import ChallengeView, LoginStarted, SessionGrant, SessionInfo
 
 __all__ = ["PLATFORMS", "Logins", "scope_for"]
@@ -36,13 +40,27 @@ _log = logging.getLogger(__name__)
 PLATFORMS = ("portal", "trading", "mobile")
 
 
-def scope_for(user: User, device: Device, now: float) -> tuple[str, ...]:
-    """What a session after a login with ``device`` may do.
+def scope_for(
+    user: User, device: Device | None, now: float, *, config: ServerConfig | None = None
+) -> tuple[str, ...]:
+    """What a session after a login with ``device`` (``None``: the password alone) may do.
 
-    The device kind's policy decides today; temporary access rules (a passcode limited to printing
-    the online card after two days, for example) narrow it here.
+    * a closed account: ``statements`` only, whatever the device;
+    * the password alone: ``trading`` for a user opted out of the Secure Login System (the
+      portal still asks for a second factor), nothing otherwise;
+    * a temporary passcode: everything for ``temporary_full_access`` seconds after it was issued,
+      then only ``card-printing`` until it expires;
+    * any other device: its kind's policy (the online card's 21 days are its expiry).
     """
-    del user, now  # the Secure Login System rules use them
+    if user.status == "closed":
+        return ("statements",)
+    if device is None:
+        return ("trading",) if user.sls_opted_out_at is not None else ()
+    if device.kind == TEMPORARY_KIND:
+        stage = temporary_stage(device.issued_at, now, ServerConfig() if config is None else config)
+        if stage == "full":
+            return policy_for(device.kind).scope
+        return ("card-printing",) if stage == "card-printing" else ()
     return policy_for(device.kind).scope
 
 
@@ -65,10 +83,16 @@ class Logins:
     ) -> LoginStarted:
         """Check the password and open a login.
 
+        Two logins end here, with ``session`` set: a closed account gets a ``statements`` session
+        with the password alone, and a user opted out of the Secure Login System gets a ``trading``
+        session on a trading platform. A trading-platform login from outside the user's IP
+        restrictions is refused.
+
         Raises:
             InvalidCredentials: unknown username or wrong password (never said which).
             TooManyAttempts: password checks for this user are paused.
             AccountLocked: the account is locked.
+            IpRestricted: a trading platform, from an address the user's IP restrictions do not list.
         """
         core = self._core
         if platform not in PLATFORMS:
@@ -95,6 +119,21 @@ class Logins:
                 )
             raise InvalidCredentials("username or password is wrong")
         core.throttle.check_account(user)
+        trading = platform in TRADING_PLATFORMS
+        if trading and user.ip_restrictions and origin not in user.ip_restrictions.split():
+            with core.db.write() as session:
+                core.audit.record(
+                    session,
+                    now,
+                    "login.password",
+                    actor="user",
+                    outcome="refused",
+                    user_id=user.id,
+                    username=user.username,
+                    detail={"platform": platform, "origin": origin, "reason": "ip-restrictions"},
+                )
+            raise IpRestricted("trading logins for this user are allowed only from its listed addresses")
+        without_factor = user.status == "closed" or (trading and user.sls_opted_out_at is not None)
         new_hash = core.hasher.hash(password) if core.hasher.needs_rehash(user.password_hash) else None
         login_id = core.new_token()
         expires_at = now + core.config.login_ttl
@@ -113,7 +152,7 @@ class Logins:
                     user_id=user.id,
                     platform=platform,
                     origin=origin[:64],
-                    status="open",
+                    status="done" if without_factor else "open",
                     created_at=now,
                     expires_at=expires_at,
                 )
@@ -128,22 +167,53 @@ class Logins:
                 username=user.username,
                 detail={"platform": platform, "origin": origin},
             )
-            devices = self._usable_devices(session, user.id, now)
+            if without_factor:
+                grant = self._grant(session, user, None, now)
+                _log.info("password alone accepted (closed account or opted out on a trading platform)")
+                return LoginStarted(login_id, user.username, expires_at, (), session=grant)
+            promote_due(core, session, user, now)
+            devices = usable_devices(session, user.id, now)
         _log.info("password accepted; %d device(s) to choose from", len(devices))
         return LoginStarted(
             login_id=login_id,
             username=user.username,
             expires_at=expires_at,
-            devices=tuple(device_view(d) for d in devices),
+            devices=tuple(device_view(d, owner=owner) for d, owner in devices),
         )
 
-    def _usable_devices(self, session: DbSession, user_id: str, now: float) -> list[Device]:
-        rows = session.scalars(
-            select(Device)
-            .where(Device.user_id == user_id, Device.status == "active")
-            .order_by(Device.created_at)
+    def _grant(self, session: DbSession, user: User, device: Device | None, now: float) -> SessionGrant:
+        core = self._core
+        token = core.new_token()
+        scope = scope_for(user, device, now, config=core.config)
+        expires_at = now + core.config.session_ttl
+        session.add(
+            Session(
+                token_digest=token_digest(token),
+                user_id=user.id,
+                device_id=None if device is None else device.id,
+                scope=" ".join(scope),
+                created_at=now,
+                expires_at=expires_at,
+            )
         )
-        return [d for d in rows if d.expires_at is None or d.expires_at > now]
+        core.audit.record(
+            session,
+            now,
+            "session.created",
+            actor="user",
+            outcome="ok",
+            user_id=user.id,
+            username=user.username,
+            device_id=None if device is None else device.id,
+            detail={"scope": list(scope), "kind": "none" if device is None else device.kind},
+        )
+        return SessionGrant(
+            token=token,
+            username=user.username,
+            scope=scope,
+            device_kind=None if device is None else device.kind,
+            expires_at=expires_at,
+        )
 
     def _open_login(self, login_id: str) -> Login:
         now = self._core.clock.now()
@@ -168,7 +238,8 @@ class Logins:
         login = self._open_login(login_id)
         with self._core.db.read() as session:
             device = session.get(Device, device_id)
-        if device is None or device.user_id != login.user_id:
+            usable = device is not None and is_usable_by(session, device, login.user_id)
+        if device is None or not usable:
             raise DeviceUnavailable("not one of this user's devices")
         issued = self._challenges.issue(
             device_id,
@@ -177,6 +248,7 @@ class Logins:
             login_id=login.id,
             origin=login.origin,
             platform=login.platform,
+            user_id=login.user_id,
         )
         return issued.view
 
@@ -200,7 +272,6 @@ class Logins:
             raise LoginExpired("this login expired; start again with the password")
         # A finished login is refused inside the transaction below, after the challenge's own
         # state: a second submission of the winning answer is reported as a replay.
-        token = core.new_token()
 
         def finish(
             session: DbSession, challenge: Challenge, device: Device, user: User, now: float
@@ -215,36 +286,7 @@ class Logins:
             )
             if done != 1:
                 raise LoginExpired("this login is finished or expired; start again with the password")
-            scope = scope_for(user, device, now)
-            expires_at = now + core.config.session_ttl
-            session.add(
-                Session(
-                    token_digest=token_digest(token),
-                    user_id=user.id,
-                    device_id=device.id,
-                    scope=" ".join(scope),
-                    created_at=now,
-                    expires_at=expires_at,
-                )
-            )
-            core.audit.record(
-                session,
-                now,
-                "session.created",
-                actor="user",
-                outcome="ok",
-                user_id=user.id,
-                username=user.username,
-                device_id=device.id,
-                detail={"scope": list(scope), "kind": device.kind},
-            )
-            return SessionGrant(
-                token=token,
-                username=user.username,
-                scope=scope,
-                device_kind=device.kind,
-                expires_at=expires_at,
-            )
+            return self._grant(session, user, device, now)
 
         return self._challenges.answer(
             challenge_id, answer, purpose="login", login_id=login_id, complete=finish

@@ -44,6 +44,8 @@ class CreateUserBody(_Body):
     primary_user: bool = True
     equity: Annotated[Decimal, Field(strict=False, ge=0, max_digits=20, decimal_places=2)] = Decimal(0)
     entity: Annotated[str, Field(max_length=128)] | None = None
+    #: An active SMS device on the first phone (the server's ``signup_sms`` when absent).
+    start_with_sms: bool | None = None
 
 
 class EnrollBody(_Body):
@@ -54,12 +56,15 @@ class EnrollBody(_Body):
     number: Annotated[str, Field(max_length=32)] | None = None
     label: Annotated[str, Field(max_length=64)] | None = None
     firmware: Annotated[str, Field(max_length=16)] = "current"
+    #: The id of the lost, damaged or broken device this one replaces.
+    replaces: Annotated[str, Field(max_length=80)] | None = None
 
 
 class TemporaryPasscodeBody(_Body):
-    """A temporary passcode to issue (support)."""
+    """A temporary passcode to issue (support), after a recorded identity verification."""
 
-    length: Annotated[int, Field(ge=10, le=32)] = 12
+    verification_id: Annotated[str, Field(min_length=1, max_length=80)]
+    length: Annotated[int, Field(ge=10, le=32)] | None = None
 
 
 class StartActivationBody(_Body):

@@ -12,6 +12,7 @@ from tokensim.server.challenges import Challenges
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core, open_core
 from tokensim.server.login import Logins
+from tokensim.server.sls import Sls
 
 __all__ = ["Service"]
 
@@ -24,15 +25,17 @@ class Service:
         challenges: issuing and answering challenges, push requests and decisions.
         accounts: users, enrollment, activation, support actions, the audit log.
         logins: password, challenge, answer, sessions.
+        sls: the Secure Login System rules of logged-in users and of the IB Key app.
     """
 
-    __slots__ = ("accounts", "challenges", "core", "logins")
+    __slots__ = ("accounts", "challenges", "core", "logins", "sls")
 
     def __init__(self, core: Core) -> None:
         self.core = core
         self.challenges = Challenges(core)
         self.accounts = Accounts(core, self.challenges)
         self.logins = Logins(core, self.challenges)
+        self.sls = Sls(core, self.challenges, self.accounts)
 
     @classmethod
     def open(

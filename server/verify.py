@@ -392,7 +392,7 @@ def check_answer(
             time_window=config.ocra_time_window,
         )
         return Accepted(counter=result.counter)
-    if mode in ("sms", "voice"):
+    if mode in ("sms", "voice", "token"):
         if code_mac is None:
             raise InvalidCode("no code was sent for this challenge")
         presented = oob_mac(mac_key, challenge_id, answer)

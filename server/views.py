@@ -18,13 +18,19 @@ __all__ = [
     "AuditRecord",
     "Card",
     "ChallengeView",
+    "DepositReceipt",
     "DeviceView",
     "Enrollment",
+    "IdentityCheckView",
     "LoginStarted",
+    "MigrationStarted",
     "OutboxEntry",
+    "Remaining",
+    "SecuritySettings",
     "SessionGrant",
     "SessionInfo",
     "UserView",
+    "WithdrawalReceipt",
 ]
 
 
@@ -53,6 +59,9 @@ class DeviceView:
         expires_at: when it stops working, if it does.
         activated_at: when it was activated.
         locked_until: when its lockout ends, if locked.
+        activate_by: a replacement pending after this time is active by itself.
+        condition: what support recorded (``lost``, ``damaged``, ``battery``, ``returned``, ...).
+        owner: the owner's username, for a device shared with this user.
     """
 
     id: str
@@ -65,6 +74,9 @@ class DeviceView:
     expires_at: float | None = None
     activated_at: float | None = None
     locked_until: float | None = None
+    activate_by: float | None = None
+    condition: str | None = None
+    owner: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -79,6 +91,9 @@ class DeviceView:
             "expires_at": self.expires_at,
             "activated_at": self.activated_at,
             "locked_until": self.locked_until,
+            "activate_by": self.activate_by,
+            "condition": self.condition,
+            "owner": self.owner,
         }
 
     @classmethod
@@ -96,6 +111,9 @@ class DeviceView:
             expires_at=_opt_float(obj.get("expires_at")),
             activated_at=_opt_float(obj.get("activated_at")),
             locked_until=_opt_float(obj.get("locked_until")),
+            activate_by=_opt_float(obj.get("activate_by")),
+            condition=obj.get("condition"),
+            owner=obj.get("owner"),
         )
 
 
@@ -113,6 +131,10 @@ class UserView:
         phones: verified phone numbers.
         account_locked: whether the account hit its second-factor failure limit.
         devices: the user's devices.
+        sls_opted_out: whether the user opted out of the Secure Login System.
+        reserved_usd: reserves held for devices out with the user, as a decimal string.
+        fees_charged_usd: replacement fees charged, as a decimal string.
+        identity_on_file: whether identification data is on file (for sharing and verification).
     """
 
     username: str
@@ -124,6 +146,10 @@ class UserView:
     phones: tuple[str, ...]
     account_locked: bool
     devices: tuple[DeviceView, ...] = ()
+    sls_opted_out: bool = False
+    reserved_usd: str = "0.00"
+    fees_charged_usd: str = "0.00"
+    identity_on_file: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -137,6 +163,10 @@ class UserView:
             "phones": list(self.phones),
             "account_locked": self.account_locked,
             "devices": [device.to_json() for device in self.devices],
+            "sls_opted_out": self.sls_opted_out,
+            "reserved_usd": self.reserved_usd,
+            "fees_charged_usd": self.fees_charged_usd,
+            "identity_on_file": self.identity_on_file,
         }
 
     @classmethod
@@ -153,6 +183,10 @@ class UserView:
             phones=tuple(obj.get("phones", ())),
             account_locked=bool(obj.get("account_locked", False)),
             devices=tuple(DeviceView.from_json(d) for d in obj.get("devices", ())),
+            sls_opted_out=bool(obj.get("sls_opted_out", False)),
+            reserved_usd=str(obj.get("reserved_usd", "0.00")),
+            fees_charged_usd=str(obj.get("fees_charged_usd", "0.00")),
+            identity_on_file=bool(obj.get("identity_on_file", False)),
         )
 
 
@@ -274,13 +308,16 @@ class LoginStarted:
         login_id: names this login in the next calls.
         username: whose login.
         expires_at: when the second factor must be done by.
-        devices: the user's active devices.
+        devices: the user's active devices (and devices shared with them).
+        session: the session already granted without a second factor: a closed account (statements
+            only) or an opted-out user on a trading platform; ``None`` when a device must answer.
     """
 
     login_id: str
     username: str
     expires_at: float
     devices: tuple[DeviceView, ...]
+    session: SessionGrant | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -289,17 +326,20 @@ class LoginStarted:
             "username": self.username,
             "expires_at": self.expires_at,
             "devices": [device.to_json() for device in self.devices],
+            "session": None if self.session is None else self.session.to_json(),
         }
 
     @classmethod
     def from_json(cls, data: object) -> LoginStarted:
         """Read the JSON object."""
         obj = _obj(data, "login")
+        session = obj.get("session")
         return cls(
             login_id=str(obj["login_id"]),
             username=str(obj["username"]),
             expires_at=float(obj["expires_at"]),
             devices=tuple(DeviceView.from_json(d) for d in obj["devices"]),
+            session=None if session is None else SessionGrant.from_json(session),
         )
 
     def device(self, kind: str) -> DeviceView:
@@ -539,3 +579,259 @@ class OutboxEntry:
     def __repr__(self) -> str:
         # The text holds a live code: keep it out of reprs and so out of logs.
         return f"OutboxEntry(seq={self.seq}, to={self.to!r}, channel={self.channel!r})"
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Remaining:
+    """A device's withdrawal limits and what is left of them now (amounts as decimal strings, USD).
+
+    Attributes:
+        device_kind: the kind whose limits apply (``none`` without a device).
+        per_day_usd: the daily limit (``None``: unlimited).
+        per_window_usd: the limit of the rolling business-day window (``None``: unlimited).
+        remaining_day_usd: what is left today (``None``: unlimited).
+        remaining_window_usd: what is left in the window (``None``: unlimited).
+    """
+
+    device_kind: str
+    per_day_usd: str | None
+    per_window_usd: str | None
+    remaining_day_usd: str | None
+    remaining_window_usd: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "device_kind": self.device_kind,
+            "per_day_usd": self.per_day_usd,
+            "per_window_usd": self.per_window_usd,
+            "remaining_day_usd": self.remaining_day_usd,
+            "remaining_window_usd": self.remaining_window_usd,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> Remaining:
+        """Read the JSON object."""
+        obj = _obj(data, "remaining")
+        return cls(
+            device_kind=str(obj["device_kind"]),
+            per_day_usd=_opt_str(obj.get("per_day_usd")),
+            per_window_usd=_opt_str(obj.get("per_window_usd")),
+            remaining_day_usd=_opt_str(obj.get("remaining_day_usd")),
+            remaining_window_usd=_opt_str(obj.get("remaining_window_usd")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalReceipt:
+    """A withdrawal that was accepted, and what remains of the authorising device's limits.
+
+    Attributes:
+        id: the withdrawal's identifier.
+        amount_usd: the amount, as a decimal string.
+        device_kind: the kind of the device that authorised it (``none`` without one).
+        created_at: when.
+        remaining: the limits after it.
+    """
+
+    id: str
+    amount_usd: str
+    device_kind: str
+    created_at: float
+    remaining: Remaining
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "id": self.id,
+            "amount_usd": self.amount_usd,
+            "device_kind": self.device_kind,
+            "created_at": self.created_at,
+            "remaining": self.remaining.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> WithdrawalReceipt:
+        """Read the JSON object."""
+        obj = _obj(data, "withdrawal")
+        return cls(
+            id=str(obj["id"]),
+            amount_usd=str(obj["amount_usd"]),
+            device_kind=str(obj["device_kind"]),
+            created_at=float(obj["created_at"]),
+            remaining=Remaining.from_json(obj["remaining"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class DepositReceipt:
+    """A deposit that was accepted.
+
+    Attributes:
+        id: its identifier.
+        amount_usd: the amount, as a decimal string.
+        method: ``ach``, ``eft``, ``wire`` or ``check``.
+        created_at: when.
+        ach_eft_total_usd: the account's ACH and EFT deposits so far, this one included.
+    """
+
+    id: str
+    amount_usd: str
+    method: str
+    created_at: float
+    ach_eft_total_usd: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "id": self.id,
+            "amount_usd": self.amount_usd,
+            "method": self.method,
+            "created_at": self.created_at,
+            "ach_eft_total_usd": self.ach_eft_total_usd,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> DepositReceipt:
+        """Read the JSON object."""
+        obj = _obj(data, "deposit")
+        return cls(
+            id=str(obj["id"]),
+            amount_usd=str(obj["amount_usd"]),
+            method=str(obj["method"]),
+            created_at=float(obj["created_at"]),
+            ach_eft_total_usd=str(obj["ach_eft_total_usd"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityCheckView:
+    """An identity verification support recorded.
+
+    Attributes:
+        id: what a temporary passcode request names.
+        username: whose identity.
+        method: how it was verified (``phone-questions``, ``id-document``, ``video-call``).
+        agent: who verified.
+        created_at: when.
+        expires_at: until when it allows a temporary passcode.
+    """
+
+    id: str
+    username: str
+    method: str
+    agent: str
+    created_at: float
+    expires_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "method": self.method,
+            "agent": self.agent,
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> IdentityCheckView:
+        """Read the JSON object."""
+        obj = _obj(data, "identity check")
+        return cls(
+            id=str(obj["id"]),
+            username=str(obj["username"]),
+            method=str(obj["method"]),
+            agent=str(obj["agent"]),
+            created_at=float(obj["created_at"]),
+            expires_at=float(obj["expires_at"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SecuritySettings:
+    """A user's Secure Login System settings.
+
+    Attributes:
+        username: whose.
+        sls_opted_out: trading platforms without a second factor (the portal still asks).
+        ip_restrictions: addresses trading logins may come from (empty: anywhere).
+        penny_stocks: penny-stock trading permission.
+        email: the email address on file.
+        bank_instructions_set: whether bank instructions are on file (they are never shown).
+    """
+
+    username: str
+    sls_opted_out: bool
+    ip_restrictions: tuple[str, ...]
+    penny_stocks: bool
+    email: str | None
+    bank_instructions_set: bool
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "username": self.username,
+            "sls_opted_out": self.sls_opted_out,
+            "ip_restrictions": list(self.ip_restrictions),
+            "penny_stocks": self.penny_stocks,
+            "email": self.email,
+            "bank_instructions_set": self.bank_instructions_set,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> SecuritySettings:
+        """Read the JSON object."""
+        obj = _obj(data, "settings")
+        return cls(
+            username=str(obj["username"]),
+            sls_opted_out=bool(obj["sls_opted_out"]),
+            ip_restrictions=tuple(str(a) for a in obj.get("ip_restrictions", ())),
+            penny_stocks=bool(obj["penny_stocks"]),
+            email=_opt_str(obj.get("email")),
+            bank_instructions_set=bool(obj["bank_instructions_set"]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MigrationStarted:
+    """An IB Key migration to a new phone, waiting for the app's activation.
+
+    Attributes:
+        device: the new registration (``pending``).
+        method: ``sms`` (the activation token went to the original number) or ``device`` (answer
+            ``challenge`` with the user's active physical device to get the token).
+        sent_to: the masked number, for ``sms``.
+        challenge: what the physical device answers, for ``device``.
+    """
+
+    device: DeviceView
+    method: str
+    sent_to: str | None = None
+    challenge: ChallengeView | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "device": self.device.to_json(),
+            "method": self.method,
+            "sent_to": self.sent_to,
+            "challenge": None if self.challenge is None else self.challenge.to_json(),
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> MigrationStarted:
+        """Read the JSON object."""
+        obj = _obj(data, "migration")
+        challenge = obj.get("challenge")
+        return cls(
+            device=DeviceView.from_json(obj["device"]),
+            method=str(obj["method"]),
+            sent_to=_opt_str(obj.get("sent_to")),
+            challenge=None if challenge is None else ChallengeView.from_json(challenge),
+        )

@@ -75,7 +75,8 @@ def harness(client: TokensimClient, clock: FixedClock) -> Harness:
 
 @pytest.fixture
 def alice(client: TokensimClient) -> str:
-    client.create_user("alice", PASSWORD, phones=[PHONE], equity=2_000_000)
+    # Without the signup SMS device, so each test sees exactly the devices it enrolls.
+    client.create_user("alice", PASSWORD, phones=[PHONE], equity=2_000_000, start_with_sms=False)
     return "alice"
 
 

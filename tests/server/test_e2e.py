@@ -128,7 +128,7 @@ def _problem(action: object) -> ProblemError:
 
 
 def test_every_device_kind_logs_in_over_the_network(server: Server, remote: TokensimClient) -> None:
-    remote.create_user("erin", PASSWORD, phones=["+15552220001"], equity=1_500_000)
+    remote.create_user("erin", PASSWORD, phones=["+15552220001"], equity=1_500_000, start_with_sms=False)
     harness = Harness(remote)
     devices = harness.enroll_all("erin", ALL_KINDS, pin="4826")
     assert {d.status for d in remote.user("erin").devices} == {"active"}

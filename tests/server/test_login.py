@@ -343,7 +343,8 @@ def test_enrollment_checks_its_input(
 
 
 def test_temporary_passcode_is_static_uppercase_and_shown_once(client: TokensimClient, alice: str) -> None:
-    issued = client.issue_temporary_passcode(alice)
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    issued = client.issue_temporary_passcode(alice, verification_id=check.id)
     passcode = issued.passcode
     assert passcode is not None
     assert len(passcode) == 12

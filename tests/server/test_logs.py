@@ -44,7 +44,8 @@ def test_logins_with_every_device_log_no_secret(
         with pytest.raises(ProblemError):
             client.answer(started.login_id, challenge.id, wrong)
         clock.advance(31)
-    passcode = client.issue_temporary_passcode(alice).passcode
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    passcode = client.issue_temporary_passcode(alice, verification_id=check.id).passcode
     assert passcode is not None
     secrets.add(passcode)
     secrets.update(m.text for m in client.outbox())

@@ -91,9 +91,6 @@ def test_a_database_dump_shows_no_secret(config: ServerConfig, clock: FixedClock
             client.create_user("alice", PASSWORD, phones=[PHONE])
             harness = Harness(client, clock=clock)
             devices = harness.enroll_all("alice", ALL_KINDS, pin="4821")
-            temporary = client.issue_temporary_passcode("alice")
-            assert temporary.passcode is not None
-            secrets.append(temporary.passcode)
             clock.advance(30)
             for enrolled in devices:
                 result = harness.login("alice", PASSWORD, enrolled)
@@ -104,6 +101,11 @@ def test_a_database_dump_shows_no_secret(config: ServerConfig, clock: FixedClock
                     secrets.append(provisioning.secret.hex())
                 if provisioning.totp_secret:
                     secrets.append(provisioning.totp_secret.hex())
+            # Last: a temporary passcode puts the permanent devices back to pending.
+            check = client.verify_identity("alice", method="phone-questions", agent="agent-7")
+            temporary = client.issue_temporary_passcode("alice", verification_id=check.id)
+            assert temporary.passcode is not None
+            secrets.append(temporary.passcode)
             secrets.extend(m.text for m in client.outbox())
     finally:
         app.state.service.close()
