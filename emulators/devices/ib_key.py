@@ -285,6 +285,22 @@ class IbKeyApp(Device):
         """
         return max(self.PIN_ATTEMPTS - self._registration(username).failures, 0)
 
+    def change_pin(self, username: str, current: str, new: str) -> None:
+        """Change the user's PIN after the server allowed it (password and a texted code).
+
+        The PIN never leaves the phone: the current one unlocks, the new one is hashed in its place.
+
+        Raises:
+            InvalidParameter: the user is not activated here, or the new PIN is malformed.
+            InvalidPin: the current PIN is wrong.
+            DeviceLocked: too many wrong PINs.
+        """
+        registration = self._registration(username)
+        self._check_pin_format(new)
+        self._unlock(registration, current, False)
+        salt = self._rng.randbytes(16)
+        registration.unlock = _Unlock(salt, _pin_hash(new, salt), registration.unlock.biometric)
+
     def reinstall(self) -> None:
         """Uninstall and install again: every user, key, pending request and setting is wiped."""
         self._registrations.clear()
