@@ -4,7 +4,10 @@ SQLite runs in WAL mode so readers never wait for the writer. Its Python driver 
 lazily and in DEFERRED mode, where two transactions that both read and then write can fail with
 "database is locked" when the second tries to upgrade its lock; so the driver's own transaction
 handling is turned off and tokensim emits ``BEGIN IMMEDIATE`` for every write transaction, which
-takes the write lock up front and waits (``busy_timeout``) instead of failing.
+takes the write lock up front and waits (``busy_timeout``) instead of failing. Within one process,
+write transactions also queue on a lock of their own first: SQLite's busy handler polls with sleeps
+of up to 100 ms, so threads of one server left to it would wait far longer than the writer holds
+the lock (the tail latency under load); across processes the busy handler still arbitrates.
 
 SQL logging (``sqlalchemy.engine`` at INFO) never shows bound parameters: they are hidden, so
 identifiers and sealed values stay out of logs even when someone turns SQL logging on.
@@ -20,6 +23,7 @@ the write lock on SQLite), so several server processes starting at once migrate 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -109,11 +113,18 @@ class Database:
             raise InvalidParameter(f"no driver for {parsed.drivername!r}: {e}") from e
         self.engine: Engine = engine
         self._writer = engine.execution_options(tokensim_write=True)
+        # Reentrant, so a write opened inside another on the same thread fails as SQLite would
+        # have it (busy), instead of deadlocking here.
+        self._write_lock: threading.RLock | None = threading.RLock() if self.dialect == "sqlite" else None
 
     @contextmanager
     def write(self) -> Iterator[Session]:
         """A transaction that writes: committed on success, rolled back on any exception."""
-        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+        if self._write_lock is None:
+            with Session(self._writer, expire_on_commit=False) as session, session.begin():
+                yield session
+            return
+        with self._write_lock, Session(self._writer, expire_on_commit=False) as session, session.begin():
             yield session
 
     @contextmanager
