@@ -1,0 +1,296 @@
+"""Shared parts of the HTTP benchmarks: server processes, PostgreSQL schemas, the load and its figures.
+
+Not a script: ``http_load.py``, ``privacyidea_load.py`` and ``scale.py`` import it (each script's folder
+is on ``sys.path`` when it runs). Every load is bounded twice, by a request count and by a time limit,
+and goes to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+#: Where the PostgreSQL runs go unless --postgres-url says otherwise.
+DEFAULT_POSTGRES = os.environ.get(
+    "TOKENSIM_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: The bench servers' configuration. Argon2 is cheap because only the untimed set-up (the password
+#: step of each login) hashes; no timed request hashes anything. Logins and challenges live an hour
+#: so a prepared batch outlasts its run; every other value is the production default.
+BENCH_CONFIG = """\
+login_ttl = 3600.0
+challenge_ttl = 3600.0
+oob_ttl = 3600.0
+push_ttl = 3600.0
+db_pool_size = 20
+
+[argon2]
+time_cost = 1
+memory_kib = 8
+parallelism = 1
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Step:
+    """One HTTP request of a verification.
+
+    ``totp_key`` means the answer is a TOTP code computed as the request leaves; ``accept`` judges a
+    2xx reply's JSON (for servers that answer a refusal with 200).
+    """
+
+    method: str
+    path: str
+    body: dict[str, Any] | None = None
+    totp_key: bytes | None = None
+    accept: Callable[[Any], bool] | None = None
+
+
+@dataclass
+class Verification:
+    """The requests of one verification, sent in order; it succeeds when each gets a 2xx."""
+
+    steps: list[Step]
+
+
+@dataclass
+class Figures:
+    """What one run measured."""
+
+    target: str
+    form: str
+    database: str
+    workers: int
+    concurrency: int
+    requests: int
+    ok: int
+    errors: int
+    seconds: float
+    per_second: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    error_rate: float
+    statuses: dict[str, int] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _answer_now(key: bytes) -> str:
+    from tokensim.protocol.otp import totp
+
+    return totp(key, time.time())
+
+
+async def _drive(
+    base: str, work: Sequence[Sequence[Verification]], seconds: float
+) -> tuple[list[float], dict[str, int], int, float]:
+    latencies: list[float] = []
+    statuses: dict[str, int] = {}
+    errors = 0
+    deadline = time.perf_counter() + seconds
+    # One client, and so one keep-alive connection, per simulated user: a pool shared by 32 tasks
+    # costs the load generator more than the server spends on a no-op.
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+
+    async def worker(mine: Sequence[Verification], http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        queue = list(reversed(mine))
+        while queue and time.perf_counter() < deadline:
+            item = queue.pop()
+            start = time.perf_counter()
+            failed = False
+            for step in item.steps:
+                body = step.body
+                if step.totp_key is not None:
+                    body = dict(body or {}) | {"answer": _answer_now(step.totp_key)}
+                try:
+                    response = await http.request(step.method, step.path, json=body)
+                    status = str(response.status_code)
+                    failed = failed or response.status_code >= 300
+                    if not failed and step.accept is not None and not step.accept(response.json()):
+                        status, failed = f"{status} refused", True
+                except httpx.HTTPError as e:
+                    status, failed = type(e).__name__, True
+                statuses[status] = statuses.get(status, 0) + 1
+                if failed:
+                    break
+            latencies.append(time.perf_counter() - start)
+            errors += failed
+
+    clients = [httpx.AsyncClient(base_url=base, limits=limits, timeout=30) for _ in work]
+    try:
+        # Connect every client before the clock starts.
+        await asyncio.gather(*(http.get("/v1/health") for http in clients))
+        began = time.perf_counter()
+        deadline = began + seconds
+        await asyncio.gather(*(worker(mine, http) for mine, http in zip(work, clients, strict=True)))
+        elapsed = time.perf_counter() - began
+    finally:
+        await asyncio.gather(*(http.aclose() for http in clients))
+    return latencies, statuses, errors, elapsed
+
+
+def run_load(
+    base: str,
+    work: Sequence[Sequence[Verification]],
+    *,
+    concurrency: int,
+    seconds: float,
+    target: str,
+    form: str,
+    database: str,
+    workers: int,
+) -> Figures:
+    """Send each client's share of ``work`` (one list per client) until done or ``seconds`` pass."""
+    assert len(work) == concurrency
+    latencies, statuses, errors, elapsed = asyncio.run(_drive(base, work, seconds))
+    done = len(latencies)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive") if done >= 2 else [0.0] * 99
+    return Figures(
+        target=target,
+        form=form,
+        database=database,
+        workers=workers,
+        concurrency=concurrency,
+        requests=done,
+        ok=done - errors,
+        errors=errors,
+        seconds=round(elapsed, 3),
+        per_second=round((done - errors) / elapsed, 1) if elapsed else 0.0,
+        p50_ms=round(cuts[49] * 1000, 2),
+        p95_ms=round(cuts[94] * 1000, 2),
+        p99_ms=round(cuts[98] * 1000, 2),
+        error_rate=round(errors / done, 4) if done else 0.0,
+        statuses=statuses,
+    )
+
+
+def noop_work(count: int, concurrency: int, path: str = "/v1/noop") -> list[list[Verification]]:
+    return [
+        [Verification([Step("GET", path)]) for _ in range(count // concurrency)] for _ in range(concurrency)
+    ]
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A URL whose connections use a fresh schema, dropped afterwards."""
+    schema = f"tokensim_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(url)
+    with admin.begin() as connection:
+        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
+    try:
+        yield (
+            make_url(url)
+            .update_query_dict({"options": f"-csearch_path={schema}"})
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        with admin.begin() as connection:
+            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def wait_until_up(url: str, process: subprocess.Popen[bytes], log: Path, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url} exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url} did not answer within {limit} s:\n{log.read_text(errors='replace')}")
+        time.sleep(0.1)
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    """Stop a server started in its own session: its process group (the pid), TERM then KILL."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@contextmanager
+def tokensim_server(folder: Path, database_url: str | None, workers: int) -> Iterator[str]:
+    """``tokensim serve`` on a free port of 127.0.0.1 (access log off: --log-level warning)."""
+    port = free_port()
+    command = [sys.executable, "-m", "tokensim.server.cli", "serve", "--port", str(port)]
+    command += ["--data-dir", str(folder / "data"), "--config", str(folder / "bench.toml")]
+    command += ["--workers", str(workers), "--log-level", "warning"]
+    if database_url is not None:
+        command += ["--db", database_url]
+    log = folder / f"server-{port}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(f"{base}/v1/health", process, log)
+        yield base
+    finally:
+        stop(process)
+
+
+def print_table(rows: Sequence[Figures], out: Callable[[str], None] = print) -> None:
+    header = ("target", "form", "db", "workers", "conc", "n", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors")
+    lines = [header]
+    for r in rows:
+        lines.append(
+            (
+                r.target,
+                r.form,
+                r.database,
+                str(r.workers),
+                str(r.concurrency),
+                str(r.requests),
+                f"{r.per_second:.0f}",
+                f"{r.p50_ms:.1f}",
+                f"{r.p95_ms:.1f}",
+                f"{r.p99_ms:.1f}",
+                f"{r.error_rate:.1%}",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    for line in lines:
+        out(
+            "  ".join(
+                cell.rjust(w) if i >= 3 else cell.ljust(w)
+                for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+            )
+        )
+
+
+def write_json(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=2) + "\n")
