@@ -1,0 +1,204 @@
+"""Temporary access and device replacement: temporary passcode, online card, reactivation, reserves."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tokensim.emulators import create
+from tokensim.emulators.printed_card import PrintedCard
+from tokensim.protocol.clock import FixedClock
+from tokensim.server.client import TokensimClient
+from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.verify import FULL_SCOPE
+
+from .conftest import PASSWORD
+from .sls_helpers import problem, session, static_login, temporary_passcode
+
+DAY = 86400.0
+
+
+def _kinds(client: TokensimClient, username: str) -> list[tuple[str, str]]:
+    return [(d.kind, d.status) for d in client.user(username).devices]
+
+
+def test_a_temporary_passcode_needs_a_recorded_identity_check_used_once(
+    client: TokensimClient, clock: FixedClock, alice: str
+) -> None:
+    missing = problem(lambda: client.issue_temporary_passcode(alice, verification_id="nothing"))
+    assert (missing.status, missing.code) == (403, "identity-check-required")
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    assert check.expires_at == check.created_at + 900
+    clock.advance(900)  # exactly at its end, the check no longer counts
+    late = problem(lambda: client.issue_temporary_passcode(alice, verification_id=check.id))
+    assert late.code == "identity-check-required"
+    check = client.verify_identity(alice, method="id-document", agent="agent-7")
+    clock.advance(899)
+    issued = client.issue_temporary_passcode(alice, verification_id=check.id)
+    assert issued.passcode is not None
+    assert re.fullmatch(r"[A-Z0-9]{12}", issued.passcode)
+    reused = problem(lambda: client.issue_temporary_passcode(alice, verification_id=check.id))
+    assert reused.code == "identity-check-required"
+    events = [e.event for e in client.audit(username=alice)]
+    assert events.count("identity.verified") == 2
+
+
+def test_a_temporary_passcode_has_at_least_ten_characters(client: TokensimClient, alice: str) -> None:
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    assert problem(
+        lambda: client.issue_temporary_passcode(alice, verification_id=check.id, length=9)
+    ).code == ("invalid-request")
+    issued = client.issue_temporary_passcode(alice, verification_id=check.id, length=10)
+    assert issued.passcode is not None
+    assert len(issued.passcode) == 10
+
+
+def test_full_access_for_two_days_then_card_printing_for_ten(
+    client: TokensimClient, clock: FixedClock, alice: str
+) -> None:
+    device_id, passcode = temporary_passcode(client, alice)
+    clock.advance(2 * DAY - 1)
+    assert static_login(client, alice, device_id, passcode).scope == FULL_SCOPE
+    clock.advance(1)  # exactly two days
+    grant = static_login(client, alice, device_id, passcode)
+    assert grant.scope == ("card-printing",)
+    assert problem(lambda: client.withdraw(grant.token, "1.00")).code == "insufficient-scope"
+    assert problem(lambda: client.opt_out(grant.token)).code == "insufficient-scope"
+    card = client.online_card(grant.token)  # what the card-printing stage is for
+    assert card.card is not None
+    clock.advance(10 * DAY - 1)  # one second before twelve days
+    assert static_login(client, alice, device_id, passcode).scope == ("card-printing",)
+    clock.advance(1)
+    started = client.login(alice, PASSWORD)
+    assert device_id not in [d.id for d in started.devices]
+    assert problem(lambda: client.challenge(started.login_id, device_id)).code == "device-unavailable"
+
+
+def test_never_two_temporary_passcodes_in_a_row(client: TokensimClient, harness: Harness, alice: str) -> None:
+    card = harness.enroll(alice, "scc")
+    temporary_passcode(client, alice)
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    second = problem(lambda: client.issue_temporary_passcode(alice, verification_id=check.id))
+    assert (second.status, second.code) == (409, "consecutive-temporary-passcode")
+    # Support reactivating the card with its answer allows the next one.
+    challenge = client.start_activation(card.device_id)
+    client.finish_activation(card.device_id, challenge.id, harness.answer(card, challenge))
+    assert client.issue_temporary_passcode(alice, verification_id=check.id).passcode is not None
+
+
+def test_reactivation_needs_the_devices_answer_and_ends_temporary_access(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    dsc_plus = harness.enroll(alice, "dsc-plus")
+    device_id, passcode = temporary_passcode(client, alice)
+    # The misplaced device is pending until it answers again.
+    assert _kinds(client, alice) == [("dsc-plus", "pending"), ("temporary", "active")]
+    started = client.login(alice, PASSWORD)
+    assert [d.kind for d in started.devices] == ["temporary"]
+    token = static_login(client, alice, device_id, passcode).token
+    online = client.online_card(token)
+    assert online.provisioning is not None
+    printed = create(online.provisioning)
+    assert isinstance(printed, PrintedCard)
+    challenge = client.activate(token, online.device.id)
+    assert len(challenge.challenge.indices) == 2  # the two-index challenge
+    client.activate_answer(token, online.device.id, challenge.id, printed.answer(challenge.challenge.indices))
+    challenge = client.activate(token, dsc_plus.device_id)
+    wrong = problem(lambda: client.activate_answer(token, dsc_plus.device_id, challenge.id, "00000000"))
+    assert wrong.code == "wrong-answer"
+    assert _kinds(client, alice)[0] == ("dsc-plus", "pending")
+    client.activate_answer(token, dsc_plus.device_id, challenge.id, harness.answer(dsc_plus, challenge))
+    assert _kinds(client, alice) == [
+        ("dsc-plus", "active"),
+        ("temporary", "revoked"),
+        ("online-scc", "revoked"),
+    ]
+    assert session(harness, alice, dsc_plus)
+
+
+def test_the_online_card_gives_full_access_for_21_days(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    card = harness.enroll(alice, "scc")
+    token = session(harness, alice, card)
+    online = client.online_card(token)  # from a portal session: enrolling without IB Key
+    assert online.card is not None
+    assert online.card.expires_at == online.card.issued_at + 21 * DAY  # type: ignore[operator]
+    assert online.provisioning is not None
+    enrolled = Enrolled(alice, "online-scc", online.device.id, create(online.provisioning), None, online)
+    challenge = client.activate(token, online.device.id)
+    client.activate_answer(token, online.device.id, challenge.id, harness.answer(enrolled, challenge))
+    clock.advance(21 * DAY - 1)
+    assert harness.login(alice, PASSWORD, enrolled).grant.scope == FULL_SCOPE
+    clock.advance(1)
+    started = client.login(alice, PASSWORD)
+    assert [d.kind for d in started.devices] == ["scc"]
+    # A new card replaces an older one.
+    token = session(harness, alice, card)
+    client.online_card(token)
+    assert [s for k, s in _kinds(client, alice) if k == "online-scc"] == ["revoked", "pending"]
+
+
+@pytest.mark.parametrize(
+    ("kind", "condition", "reserved", "fee"),
+    [
+        ("dsc-plus", "lost", "0.00", "20.00"),
+        ("dsc", "damaged", "0.00", "20.00"),
+        ("gold", "stolen", "0.00", "150.00"),
+        ("platinum", "not-returned", "0.00", "150.00"),
+        ("dsc-plus", "battery", "0.00", "0.00"),
+        ("gold", "returned", "0.00", "0.00"),
+        ("scc", "lost", "0.00", "0.00"),
+    ],
+)
+def test_reserves_are_held_at_issue_and_charged_or_released(
+    client: TokensimClient, harness: Harness, alice: str, kind: str, condition: str, reserved: str, fee: str
+) -> None:
+    device = harness.enroll(alice, kind)
+    held = {"dsc-plus": "20.00", "dsc": "20.00", "gold": "150.00", "platinum": "150.00", "scc": "0.00"}[kind]
+    assert (client.user(alice).reserved_usd, client.user(alice).fees_charged_usd) == (held, "0.00")
+    reported = client.report(device.device_id, condition)
+    assert (reported.status, reported.condition) == ("revoked", condition)
+    user = client.user(alice)
+    assert (user.reserved_usd, user.fees_charged_usd) == (reserved, fee)
+    assert problem(lambda: client.report(device.device_id, "misplaced")).code == "invalid-request"
+
+
+def test_a_replacement_activates_within_14_days_or_by_itself(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    old = harness.enroll(alice, "dsc-plus")
+    device_id, passcode = temporary_passcode(client, alice)
+    client.report(old.device_id, "lost")
+    replacement = client.enroll(alice, "dsc-plus", pin="1234", replaces=old.device_id)
+    assert replacement.device.activate_by == replacement.device.issued_at + 14 * DAY  # type: ignore[operator]
+    clock.advance(12 * DAY - 1)
+    assert [d.kind for d in client.login(alice, PASSWORD).devices] == ["temporary"]
+    clock.advance(2 * DAY)  # one second before the 14 days: the passcode is over, the replacement pending
+    assert [d.kind for d in client.login(alice, PASSWORD).devices] == []
+    clock.advance(1)
+    started = client.login(alice, PASSWORD)
+    assert [d.id for d in started.devices] == [replacement.device.id]
+    statuses = {d.id: d.status for d in client.user(alice).devices}
+    assert statuses[device_id] == "revoked"  # a replacement that became active ends temporary access
+    assert (client.user(alice).reserved_usd, client.user(alice).fees_charged_usd) == ("20.00", "20.00")
+    assert problem(lambda: client.enroll(alice, "scc", replaces="not-a-device")).code == "not-found"
+
+
+def test_a_replacement_activated_by_its_answer_ends_temporary_access(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    old = harness.enroll(alice, "scc")
+    temporary_passcode(client, alice)
+    client.report(old.device_id, "damaged")
+    enrollment = client.enroll(alice, "scc", replaces=old.device_id)
+    assert enrollment.provisioning is not None
+    new = Enrolled(alice, "scc", enrollment.device.id, create(enrollment.provisioning), None, enrollment)
+    challenge = client.start_activation(new.device_id)
+    client.finish_activation(new.device_id, challenge.id, harness.answer(new, challenge))
+    assert [(k, s) for k, s in _kinds(client, alice)] == [
+        ("scc", "revoked"),
+        ("temporary", "revoked"),
+        ("scc", "active"),
+    ]
