@@ -1,4 +1,4 @@
-"""Faults and abuse against real server processes: replay storms, a kill -9 mid-load, brute force.
+"""Faults and abuse against real server processes: replay storms, withdrawal races, kill -9, brute force.
 
 ``test_concurrency.py`` races a dozen threads in-process and ``test_e2e.py`` a dozen requests over
 sockets; here 50 parallel submissions of one answer go to two server processes (uvicorn workers on
@@ -79,6 +79,76 @@ def test_a_replay_storm_across_two_postgresql_servers_is_accepted_once(
             _stop(second)
     finally:
         _stop(first)
+
+
+# -- withdrawal races ----------------------------------------------------------------------------
+
+CARD_DAY_LIMIT = 200_000  # a Security Code Card's withdrawals a day (USD)
+WITHDRAWAL = 10_000
+
+
+def _withdrawal_storm(client: TokensimClient, urls: list[str], username: str) -> list[int]:
+    """50 parallel withdrawals of 10K, each with its own right answer, against a card's 200K a day."""
+    client.create_user(username, PASSWORD)
+    harness = Harness(client)
+    card = harness.enroll(username, "scc")
+    token = harness.login(username, PASSWORD, card).grant.token
+    bodies = []
+    for _ in range(STORM):
+        challenge = client.step_up(token, card.device_id, "withdrawal")
+        answer = harness.answer(card, challenge)
+        bodies.append({"amount_usd": f"{WITHDRAWAL}.00", "challenge_id": challenge.id, "answer": answer})
+    barrier = threading.Barrier(STORM)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def send(base: str, body: dict[str, str]) -> None:
+        with httpx.Client(base_url=base, timeout=60, headers={"Authorization": f"Bearer {token}"}) as http:
+            http.get("/v1/health")  # connect first, so the posts leave together
+            barrier.wait()
+            status = http.post("/v1/withdrawals", json=body).status_code
+        with lock:
+            statuses.append(status)
+
+    threads = [
+        threading.Thread(target=send, args=(urls[i % len(urls)], body)) for i, body in enumerate(bodies)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    remaining = client.withdrawal_limits(token)
+    assert [r.remaining_day_usd for r in remaining if r.device_kind == "scc"] == ["0.00"]
+    return statuses
+
+
+def test_50_parallel_withdrawals_on_two_sqlite_workers_never_pass_the_limit(tmp_path: Path) -> None:
+    server = _start(tmp_path, "--workers", "2")
+    try:
+        with TokensimClient(server.url, support_token=server.token()) as client:
+            statuses = _withdrawal_storm(client, [server.url], "spender")
+    finally:
+        _stop(server)
+    fits = CARD_DAY_LIMIT // WITHDRAWAL
+    assert sorted(statuses) == [201] * fits + [403] * (STORM - fits)
+
+
+def test_50_parallel_withdrawals_across_two_postgresql_servers_never_pass_the_limit(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    shared = {MASTER_KEY_ENV: os.urandom(32).hex(), SUPPORT_TOKEN_ENV: "spend-" + os.urandom(8).hex()}
+    first = _start(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
+    try:
+        second = _start(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
+        try:
+            with TokensimClient(first.url, support_token=shared[SUPPORT_TOKEN_ENV]) as client:
+                statuses = _withdrawal_storm(client, [first.url, second.url], "spender")
+        finally:
+            _stop(second)
+    finally:
+        _stop(first)
+    fits = CARD_DAY_LIMIT // WITHDRAWAL
+    assert sorted(statuses) == [201] * fits + [403] * (STORM - fits)
 
 
 # -- kill -9 mid-load -----------------------------------------------------------------------------
