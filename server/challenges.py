@@ -207,6 +207,9 @@ class Challenges:
             user = session.get(User, device.user_id if user_id is None else user_id)
             if user is None:
                 raise NotFound("no such user")
+            # A push goes to the registration's own user, even when another user answers with it.
+            holder = user if user.id == device.user_id else session.get(User, device.user_id)
+            assert holder is not None
             used = frozenset(session.scalars(select(CardCell.cell).where(CardCell.device_id == device_id)))
             chosen_mode = policy_for(device.kind).modes[0] if mode is None else mode
             if chosen_mode in ("sms", "voice"):
@@ -231,14 +234,17 @@ class Challenges:
         expires_at = now + ttl
         request: PushRequest | None = None
         if question.form is ChallengeForm.PUSH:
+            details = {"platform": platform} if platform else {}
+            if holder is not user:
+                details["for_user"] = user.username
             request = PushRequest(
                 id=challenge_id,
-                username=user.username,
+                username=holder.username,
                 action=purpose,
                 origin=origin or "unknown",
                 nonce=core.rng.randbytes(16).hex(),
                 expires_at=expires_at,
-                details={"platform": platform} if platform else {},
+                details=details,
             )
         row = Challenge(
             id=challenge_id,

@@ -169,7 +169,7 @@ def test_a_replacement_activates_within_14_days_or_by_itself(
     client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
 ) -> None:
     old = harness.enroll(alice, "dsc-plus")
-    device_id, passcode = temporary_passcode(client, alice)
+    device_id, _passcode = temporary_passcode(client, alice)
     client.report(old.device_id, "lost")
     replacement = client.enroll(alice, "dsc-plus", pin="1234", replaces=old.device_id)
     assert replacement.device.activate_by == replacement.device.issued_at + 14 * DAY  # type: ignore[operator]

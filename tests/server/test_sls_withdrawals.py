@@ -106,7 +106,7 @@ def test_the_five_business_day_window_spans_a_weekend(
     for moment in ("2024-01-12 12:00:00", "2024-01-13 12:00:00", "2024-01-15 23:59:59"):
         clock.set(at(moment))  # Friday, Saturday, and the last second of Monday: Tuesday still counts
         token = session(harness, alice, card)
-        refused = problem(lambda: withdraw(client, harness, token, card, "0.01"))
+        refused = problem(lambda t=token: withdraw(client, harness, t, card, "0.01"))  # type: ignore[misc]
         assert refused.code == "limit-exceeded"
         assert refused.body["remaining"]["remaining_window_usd"] == "0.00"
         assert refused.body["remaining"]["remaining_day_usd"] == "200000.00"
