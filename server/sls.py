@@ -829,7 +829,7 @@ class Sls:
                 user_id=user.id,
                 username=user.username,
                 device_id=device_id,
-                detail={"answered_with": device.kind},
+                detail={"proved_by": device.kind},
             )
             return activation
 

@@ -1,0 +1,211 @@
+"""IB Key (one phone, migration, recovery, PIN change), DSC+ (PIN change, eligibility), SMS codes."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tokensim.emulators.devices.ib_key import IbKeyApp
+from tokensim.protocol.clock import FixedClock
+from tokensim.protocol.errors import InvalidPin
+from tokensim.server.client import TokensimClient
+from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.verify import FULL_SCOPE
+
+from .conftest import PASSWORD, PHONE
+from .sls_helpers import problem, session
+
+NUMBER = "+15551230020"
+
+
+def _code(harness: Harness, number: str) -> str:
+    harness.deliver()
+    code = harness.phone(number).latest_code()
+    assert code is not None
+    return code
+
+
+def _activate_on(harness: Harness, app: IbKeyApp, username: str, number: str, pin: str = "2580") -> str:
+    activation = app.begin_activation(username, _code(harness, number), pin=pin)
+    provisioning = harness.client.activate_ib_key(activation)
+    app.complete_activation(username, provisioning)
+    return provisioning.serial
+
+
+def _statuses(client: TokensimClient, username: str) -> list[tuple[str, str]]:
+    return [(d.kind, d.status) for d in client.user(username).devices]
+
+
+def test_new_accounts_start_with_sms_removed_once_ib_key_is_active(
+    client: TokensimClient, harness: Harness
+) -> None:
+    user = client.create_user("nina", PASSWORD, phones=[NUMBER, "+15551230021"])
+    assert [(d.kind, d.status, d.number) for d in user.devices] == [("phone", "active", NUMBER)]
+    assert client.create_user("otto", PASSWORD, phones=[PHONE], start_with_sms=False).devices == ()
+    assert client.create_user("pia", PASSWORD).devices == ()  # no phone, no SMS
+    sms = Enrolled("nina", "phone", user.devices[0].id, harness.phone(NUMBER), None, None)  # type: ignore[arg-type]
+    assert session(harness, "nina", sms)
+    client.enroll("nina", "ib-key")
+    _activate_on(harness, harness.app(), "nina", NUMBER)
+    assert _statuses(client, "nina") == [("phone", "revoked"), ("ib-key", "active")]
+    assert [d.kind for d in client.login("nina", PASSWORD).devices] == ["ib-key"]
+
+
+def test_one_active_phone_per_user(client: TokensimClient, harness: Harness) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+    client.enroll("nina", "ib-key")
+    first = _activate_on(harness, harness.app("phone-1"), "nina", NUMBER)
+    client.enroll("nina", "ib-key")
+    second = _activate_on(harness, harness.app("phone-2"), "nina", NUMBER)
+    assert first != second
+    assert _statuses(client, "nina") == [("ib-key", "revoked"), ("ib-key", "active")]
+    assert [d.serial for d in client.login("nina", PASSWORD).devices] == [second]
+    assert client.push_requests(first) == []
+
+
+def test_migration_by_sms_to_the_original_number(client: TokensimClient, harness: Harness) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER, "+15551230021"], start_with_sms=False)
+    client.enroll("nina", "ib-key", number=NUMBER)
+    old = _activate_on(harness, harness.app("phone-1"), "nina", NUMBER)
+    assert problem(lambda: client.ib_key_migration("nina", "wrong password")).code == "invalid-credentials"
+    started = client.ib_key_migration("nina", PASSWORD)
+    assert (started.method, started.sent_to, started.challenge) == ("sms", "+*******0020", None)
+    new_app = harness.app("phone-2")
+    new = _activate_on(harness, new_app, "nina", NUMBER)
+    assert new == started.device.serial != old
+    assert _statuses(client, "nina") == [("ib-key", "revoked"), ("ib-key", "active")]
+    enrolled = Enrolled("nina", "ib-key", started.device.id, new_app, "2580", None)  # type: ignore[arg-type]
+    assert harness.login("nina", PASSWORD, enrolled).grant.scope == FULL_SCOPE
+    client.create_user("paul", PASSWORD)
+    assert problem(lambda: client.ib_key_migration("paul", PASSWORD)).code == "device-unavailable"
+
+
+def test_migration_answers_an_active_physical_device_instead_of_sms(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    harness.enroll(alice, "ib-key")
+    dsc_plus = harness.enroll(alice, "dsc-plus")
+    texts = len(client.outbox())
+    started = client.ib_key_migration(alice, PASSWORD)
+    assert started.method == "device"
+    assert started.challenge is not None
+    assert started.challenge.challenge.device == dsc_plus.device_id
+    wrong = problem(
+        lambda: client.ib_key_migration_answer(started.device.id, started.challenge.id, "00000000")
+    )  # type: ignore[union-attr]
+    assert wrong.code == "wrong-answer"
+    token = client.ib_key_migration_answer(
+        started.device.id, started.challenge.id, harness.answer(dsc_plus, started.challenge)
+    )
+    assert re.fullmatch(r"[0-9]{6}", token)
+    assert len(client.outbox()) == texts  # nothing was texted
+    app = harness.app("phone-2")
+    provisioning = client.activate_ib_key(app.begin_activation(alice, token, pin="2580"))
+    assert provisioning.serial == started.device.serial
+    assert _statuses(client, alice) == [("ib-key", "revoked"), ("dsc-plus", "active"), ("ib-key", "active")]
+
+
+def test_recovery_on_the_same_phone_with_its_pin_and_an_sms(client: TokensimClient, harness: Harness) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+    enrollment = client.enroll("nina", "ib-key")
+    app = harness.app()
+    serial = _activate_on(harness, app, "nina", NUMBER, pin="2580")
+    app.reinstall()  # the phone was reset: the app holds nothing
+    assert problem(lambda: client.ib_key_recovery("nina", PASSWORD, "IBK0")).code == "device-unavailable"
+    started = client.ib_key_recovery("nina", PASSWORD, serial)
+    assert (started.activation, started.sent_to) == ("sms-token", "+*******0020")
+    assert _activate_on(harness, app, "nina", NUMBER, pin="2580") == serial
+    assert _statuses(client, "nina") == [("ib-key", "active")]
+    enrolled = Enrolled("nina", "ib-key", enrollment.device.id, app, "2580", enrollment)
+    assert harness.login("nina", PASSWORD, enrolled).grant.scope == FULL_SCOPE
+    assert [e.event for e in client.audit(event="ib-key.recovered")] == ["ib-key.recovered"]
+
+
+def test_ib_key_pin_change_needs_the_password_and_an_sms_code(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    ib_key = harness.enroll(alice, "ib-key", pin="2580")
+    app = harness.app()
+    serial = app.key_id(alice)
+    started = client.ib_key_pin_change(alice, PASSWORD, serial)
+    assert started.activation == "sms-code"
+    assert problem(lambda: client.ib_key_pin_change_answer(ib_key.device_id, "000000")).code == "wrong-answer"
+    client.ib_key_pin_change_answer(ib_key.device_id, _code(harness, PHONE))
+    assert problem(lambda: client.ib_key_pin_change_answer(ib_key.device_id, "123456")).code == "not-found"
+    with pytest.raises(InvalidPin):
+        app.change_pin(alice, "0000", "97531")
+    app.change_pin(alice, "2580", "97531")
+    ib_key.pin = "97531"
+    assert harness.login(alice, PASSWORD, ib_key).grant.scope == FULL_SCOPE
+    with pytest.raises(InvalidPin):
+        app.time_code(alice, pin="2580")
+
+
+def test_dsc_plus_pin_change_is_a_challenge_answered_with_the_new_pin(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    dsc_plus = harness.enroll(alice, "dsc-plus", pin="1234")
+    card = harness.enroll(alice, "scc")
+    token = session(harness, alice, dsc_plus)
+    assert problem(lambda: client.change_pin(token, dsc_plus.device_id, "12ab")).code == "invalid-request"
+    assert problem(lambda: client.change_pin(token, card.device_id, "4321")).code == "invalid-request"
+    challenge = client.change_pin(token, dsc_plus.device_id, "4321")
+    question = challenge.challenge.question
+    assert question is not None
+    old_pin_answer = dsc_plus.device.respond(question, "1234")  # type: ignore[attr-defined]
+    wrong = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, challenge.id, old_pin_answer))
+    assert wrong.code == "wrong-answer"
+    new_pin_answer = dsc_plus.device.respond(question, "4321")  # type: ignore[attr-defined]
+    client.change_pin_answer(token, dsc_plus.device_id, challenge.id, new_pin_answer)
+    started = client.login(alice, PASSWORD)
+    login = client.challenge(started.login_id, dsc_plus.device_id)
+    assert problem(
+        lambda: client.answer(started.login_id, login.id, harness.answer(dsc_plus, login))
+    ).code == ("wrong-answer")
+    dsc_plus.pin = "4321"
+    assert client.answer(started.login_id, login.id, harness.answer(dsc_plus, login)).scope == FULL_SCOPE
+
+
+@pytest.mark.parametrize(
+    ("equity", "allowed"), [("999999.99", False), ("1000000", True), ("1000000.01", True)]
+)
+def test_a_dsc_plus_request_needs_the_equity_threshold(
+    client: TokensimClient, harness: Harness, equity: str, allowed: bool
+) -> None:
+    client.create_user("nina", PASSWORD, equity=equity)
+    token = session(harness, "nina", harness.enroll("nina", "scc"))
+    if allowed:
+        requested = client.request_device(token, "dsc-plus", pin="1234")
+        assert requested.device.status == "pending"
+        assert client.user("nina").reserved_usd == "20.00"
+    else:
+        refused = problem(lambda: client.request_device(token, "dsc-plus", pin="1234"))
+        assert (refused.status, refused.code) == (403, "not-eligible")
+        assert client.user("nina").reserved_usd == "0.00"
+
+
+def test_sms_codes_six_digits_single_use_ten_minutes_and_two_minutes_apart(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    phone = harness.enroll(alice, "phone")
+    token = session(harness, alice, phone)
+    first = client.step_up(token, phone.device_id, "withdrawal")
+    code = _code(harness, PHONE)
+    assert re.fullmatch(r"[0-9]{6}", code)
+    clock.advance(119)
+    early = problem(lambda: client.step_up(token, phone.device_id, "withdrawal", mode="voice"))
+    assert (early.status, early.code, early.retry_after) == (429, "too-many-attempts", 1.0)
+    clock.advance(1)  # two minutes: the voice callback is the fallback
+    voice = client.step_up(token, phone.device_id, "withdrawal", mode="voice")
+    assert harness.phone(PHONE).inbox[-1].kind.value in ("sms", "voice")
+    clock.advance(479)  # 599 s after the first code
+    assert client.withdraw(token, "1.00", challenge_id=first.id, answer=code).device_kind == "phone"
+    assert problem(lambda: client.withdraw(token, "1.00", challenge_id=first.id, answer=code)).code == (
+        "replayed-answer"
+    )
+    voice_code = _code(harness, PHONE)
+    clock.advance(121)  # the voice code is 600 s old
+    assert problem(lambda: client.withdraw(token, "1.00", challenge_id=voice.id, answer=voice_code)).code == (
+        "challenge-expired"
+    )
