@@ -1,6 +1,6 @@
 """Second-factor verifications per second over HTTP, per challenge form, database and server processes.
 
-    python bench/http_load.py [--count 2000] [--seconds 8] [--forms numeric,grid,code,oob,push]
+    python bench/http_load.py [--count 1000] [--seconds 8] [--forms numeric,grid,code,oob,push]
                               [--databases sqlite,postgresql] [--workers 1,2] [--concurrency 1,8,32]
                               [--privacyidea] [--json bench-http.json]
 
@@ -55,6 +55,9 @@ from tokensim.server.service import Service
 PASSWORD = "bench password 1234"  # noqa: S105 - the seeded users' password
 PIN = "4826"
 FORMS = {"numeric": "dsc-plus", "grid": "scc", "code": "dsc", "oob": "phone", "push": "ib-key"}
+#: Forms whose device answers once per verification here: a TOTP step is accepted once per device,
+#: and a phone gets a new code no sooner than ``sms_resend_interval`` (2 minutes).
+ONCE = ("code", "oob")
 
 
 @dataclass
@@ -93,30 +96,34 @@ def _progress(label: str, done: int, total: int) -> None:
 
 
 def seed(service: Service, harness: Harness, form: str, clients: int, per_device_once: int) -> Seeded:
-    """Users and devices for ``form``: ``clients`` of them, or ``per_device_once`` for time codes."""
+    """Users and devices for ``form``: one per client, or ``per_device_once`` of them (see ONCE)."""
     kind = FORMS[form]
-    total = per_device_once if form == "code" else clients
+    total = per_device_once if form in ONCE else clients
     devices = []
     for i in range(total):
         username = f"bench-{form}-{i}"
         phone = f"+1555{list(FORMS).index(form):03d}{i:05d}"
-        harness.client.create_user(username, PASSWORD, phones=[phone])
-        if form == "code":
-            # A DSC activated by its own code would use up the current step; activate it directly.
-            enrollment = service.accounts.enroll(username, kind, pin=PIN)
+        service.accounts.create_user(username, PASSWORD, phones=[phone])
+        if form in ONCE:
+            # Activated directly: a DSC activated by its own code would use up the current step.
+            pin = PIN if form == "code" else None
+            enrollment = service.accounts.enroll(
+                username, kind, pin=pin, number=phone if form == "oob" else None
+            )
             service.accounts.activate_without_proof(enrollment.device.id)
             assert enrollment.provisioning is not None
+            device = harness.phone(phone) if form == "oob" else None
             devices.append(
-                Enrolled(username, kind, enrollment.device.id, None, PIN, enrollment, enrollment.provisioning)
-            )  # type: ignore[arg-type]
+                Enrolled(
+                    username, kind, enrollment.device.id, device, pin, enrollment, enrollment.provisioning
+                )  # type: ignore[arg-type]
+            )
         else:
             app_name = f"phone-{i}"
             if form == "push":
                 harness.apps[app_name] = harness.app(app_name)
                 harness.apps["phone-1"] = harness.apps[app_name]  # Harness.enroll uses the default app
-            devices.append(
-                harness.enroll(username, kind, pin=PIN, number=phone if form in ("oob", "push") else None)
-            )
+            devices.append(harness.enroll(username, kind, pin=PIN, number=phone if form == "push" else None))
         _progress(f"seed {form}", i + 1, total)
     return Seeded(form, devices)
 
@@ -132,7 +139,7 @@ def prepare(
     code_devices = iter(seeded.devices)
     for _ in range(per_client):
         for client in range(concurrency):
-            enrolled = next(code_devices) if seeded.form == "code" else seeded.devices[client]
+            enrolled = next(code_devices) if seeded.form in ONCE else seeded.devices[client]
             started = service.logins.start(enrolled.username, PASSWORD)
             view = service.logins.challenge(started.login_id, enrolled.device_id)
             answer_path = f"/v1/login/{started.login_id}/answer"
@@ -175,8 +182,8 @@ def bench_tokensim(
     print(f"== tokensim, {database}, {workers} server process(es): set-up (untimed)")
     with in_process(config) as (service, harness):
         for form in forms:
-            seeded = seed(service, harness, form, top, count * len(concurrencies) if form == "code" else 0)
-            if form == "code":
+            seeded = seed(service, harness, form, top, count * len(concurrencies) if form in ONCE else 0)
+            if form in ONCE:
                 # Each verification uses a device of its own: one TOTP step is accepted once per device.
                 chunks = iter(range(len(seeded.devices)))
                 for concurrency in concurrencies:
@@ -231,7 +238,7 @@ def bench_tokensim(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--count", type=int, default=2000, help="verifications per run, at most")
+    parser.add_argument("--count", type=int, default=1000, help="verifications per run, at most")
     parser.add_argument("--seconds", type=float, default=8.0, help="time limit of each run")
     parser.add_argument("--forms", default=",".join(FORMS))
     parser.add_argument("--databases", default="sqlite,postgresql")
