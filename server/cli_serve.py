@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -246,13 +247,23 @@ def _run_serve(args: argparse.Namespace) -> int:
             "--ephemeral keeps its state in a temporary folder: leave out --data-dir and --db"
         )
     folder = Path(tempfile.mkdtemp(prefix="tokensim-ephemeral-"))
+    # uvicorn shuts down on SIGTERM, then raises the signal again; with the default handler that
+    # would end the process before the folder is removed, so SIGTERM ends it through SystemExit.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         config = _build_config(args).replace(
             data_dir=folder, argon2=Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
         )
         return _serve(args, config)
+    except SystemExit as stopped:
+        return stopped.code if isinstance(stopped.code, int) else 0
     finally:
+        signal.signal(signal.SIGTERM, previous)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _exit_on_sigterm(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _serve(args: argparse.Namespace, config: ServerConfig) -> int:

@@ -166,17 +166,23 @@ class _Journal:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        status: list[int] = []
+        started = False
 
         async def recording_send(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
+            nonlocal started
+            if message["type"] == "http.response.start" and not started:
+                # Recorded before the client can see the response, so a test reading the journal
+                # right after its request finds it there.
+                started = True
+                self.records.append(RequestRecord(scope["method"], scope["path"], int(message["status"])))
             await send(message)
 
         try:
             await self.app(scope, receive, recording_send)
-        finally:
-            self.records.append(RequestRecord(scope["method"], scope["path"], status[0] if status else 500))
+        except BaseException:
+            if not started:
+                self.records.append(RequestRecord(scope["method"], scope["path"], 500))
+            raise
 
 
 class _LiveServer:
