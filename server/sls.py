@@ -85,6 +85,8 @@ ACTIONS = {"withdrawal": MONEY_KINDS, "bank": SLS_KINDS, "email": SLS_KINDS}
 #: How money comes in; ACH and EFT beyond the threshold need an SLS device.
 DEPOSIT_METHODS = ("ach", "eft", "wire", "check")
 _CENT = Decimal("0.01")
+#: Amounts fit the database's NUMERIC(20, 2) with room for sums.
+_MOST = Decimal(10) ** 15
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,188}\.[A-Za-z]{2,24}")
 _PIN = re.compile(r"[0-9]{4}")
 
@@ -120,10 +122,11 @@ def parse_amount(text: str) -> Decimal:
     """
     try:
         amount = Decimal(text)
-    except (InvalidOperation, TypeError) as e:
+        ok = amount.is_finite() and 0 < amount < _MOST and amount == amount.quantize(_CENT)
+    except (InvalidOperation, TypeError, ValueError) as e:
         raise InvalidParameter("amount_usd must be a decimal amount such as '2500.00'") from e
-    if not amount.is_finite() or amount <= 0 or amount != amount.quantize(_CENT):
-        raise InvalidParameter("amount_usd must be positive with at most two decimals")
+    if not ok:
+        raise InvalidParameter("amount_usd must be positive, below 10**15, with at most two decimals")
     return amount
 
 

@@ -246,202 +246,181 @@ def _json(data: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
 
+def _add_routes(router: APIRouter) -> None:
+    """Declare every endpoint on ``router`` (nested, so the module's public names stay the router)."""
+
+    # -- money and account changes -------------------------------------------------------------------
+
+    @router.post("/v1/step-up", status_code=201, tags=["account"])
+    def step_up(body: StepUpBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """A fresh challenge on a chosen device for a withdrawal, a bank or an email change."""
+        view = service.sls.step_up(token, body.device_id, body.action, mode=body.mode)
+        return _json(view.to_json(), 201)
+
+    @router.post("/v1/withdrawals", status_code=201, tags=["account"])
+    def withdraw(body: AmountBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Withdraw; the answering device's limits apply and the receipt shows what remains."""
+        receipt = service.sls.withdraw(
+            token, body.amount_usd, challenge_id=body.challenge_id, answer=body.answer
+        )
+        return _json(receipt.to_json(), 201)
+
+    @router.get("/v1/withdrawals/limits", tags=["account"])
+    def withdrawal_limits(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """What remains today and in the window, for each device kind the user may answer with."""
+        return _json({"limits": [r.to_json() for r in service.sls.limits(token)]})
+
+    @router.post("/v1/deposits", status_code=201, tags=["account"])
+    def deposit(body: DepositBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Record a deposit (ACH/EFT beyond the threshold need an SLS device)."""
+        return _json(service.sls.deposit(token, body.amount_usd, body.method).to_json(), 201)
+
+    @router.put("/v1/account/email", tags=["account"])
+    def change_email(body: EmailBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Change the email address with an SLS device's answer."""
+        return _json(service.sls.change_email(token, body.email, body.challenge_id, body.answer).to_json())
+
+    @router.put("/v1/account/bank-instructions", tags=["account"])
+    def change_bank(body: BankBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Replace the bank instructions with an SLS device's answer."""
+        settings = service.sls.change_bank_instructions(
+            token, body.instructions, body.challenge_id, body.answer
+        )
+        return _json(settings.to_json())
+
+    @router.get("/v1/account/security", tags=["account"])
+    def security(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """The user's Secure Login System settings."""
+        return _json(service.sls.settings(token).to_json())
+
+    @router.post("/v1/account/sls/opt-out", tags=["account"])
+    def opt_out(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Opt out: trading platforms without a second factor (primary user; not HK or IN)."""
+        return _json(service.sls.opt_out(token).to_json())
+
+    @router.post("/v1/account/sls/opt-in", tags=["account"])
+    def opt_in(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Opt back in (primary user)."""
+        return _json(service.sls.opt_in(token).to_json())
+
+    @router.put("/v1/account/ip-restrictions", tags=["account"])
+    def ip_restrictions(body: IpRestrictionsBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Where trading logins may come from (primary user)."""
+        return _json(service.sls.set_ip_restrictions(token, body.addresses).to_json())
+
+    @router.put("/v1/account/penny-stocks", tags=["account"])
+    def penny_stocks(body: PennyStocksBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Penny-stock permission (primary user; opted out needs IP restrictions)."""
+        return _json(service.sls.set_penny_stocks(token, body.enabled).to_json())
+
+    # -- sharing and the user's devices --------------------------------------------------------------
+
+    @router.post("/v1/sharing", status_code=201, tags=["devices"])
+    def share(body: ShareBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Ask to share another username's device: its owner's password, then its challenge."""
+        view = service.sls.start_share(token, body.owner, body.password, body.device_id, mode=body.mode)
+        return _json(view.to_json(), 201)
+
+    @router.post("/v1/sharing/answer", tags=["devices"])
+    def share_answer(body: ShareAnswerBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """The owner's device answers; the device is shared."""
+        return _json(service.sls.finish_share(token, body.challenge_id, body.answer).to_json())
+
+    @router.post("/v1/online-card", status_code=201, tags=["devices"])
+    def online_card(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """A new Online Security Code Card to print and activate (card-printing or portal session)."""
+        return _json(service.sls.request_online_card(token).to_json(), 201)
+
+    @router.post("/v1/devices", status_code=201, tags=["devices"])
+    def request_device(body: DeviceRequestBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+        """Request a DSC+ (equity threshold) or a code card; its reserve is held."""
+        return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
+
+    @router.post("/v1/devices/{device_id}/activation", status_code=201, tags=["devices"])
+    def activation(
+        device_id: str, token: _TokenDep, service: _ServiceDep, body: ModeBody | None = None
+    ) -> JSONResponse:
+        """The challenge one of the user's devices answers to become active again."""
+        mode = None if body is None else body.mode
+        return _json(service.sls.start_activation(token, device_id, mode=mode).to_json(), 201)
+
+    @router.post("/v1/devices/{device_id}/activation/answer", tags=["devices"])
+    def activation_answer(
+        device_id: str, body: ActivationBody, token: _TokenDep, service: _ServiceDep
+    ) -> JSONResponse:
+        """Answer it; a reactivated permanent device ends temporary access."""
+        view = service.sls.finish_activation(token, device_id, body.challenge_id, body.answer)
+        return _json(view.to_json())
+
+    @router.post("/v1/devices/{device_id}/pin-change", status_code=201, tags=["devices"])
+    def pin_change(
+        device_id: str, body: PinChangeBody, token: _TokenDep, service: _ServiceDep
+    ) -> JSONResponse:
+        """A challenge to answer with the device and its new PIN."""
+        return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
+
+    @router.post("/v1/devices/{device_id}/pin-change/answer", tags=["devices"])
+    def pin_change_answer(
+        device_id: str, body: ActivationBody, token: _TokenDep, service: _ServiceDep
+    ) -> JSONResponse:
+        """The answer computed with the new PIN; the new PIN is kept."""
+        view = service.sls.finish_pin_change(token, device_id, body.challenge_id, body.answer)
+        return _json(view.to_json())
+
+    # -- IB Key app ----------------------------------------------------------------------------------
+
+    @router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
+    def migration(body: CredentialsBody, service: _ServiceDep) -> JSONResponse:
+        """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
+        return _json(service.sls.start_ib_key_migration(body.username, body.password).to_json(), 201)
+
+    @router.post("/v1/ib-key/migrations/{device_id}/answer", tags=["ib-key"])
+    def migration_answer(device_id: str, body: MigrationAnswerBody, service: _ServiceDep) -> JSONResponse:
+        """The physical device's answer; returns the new registration's activation token."""
+        token = service.sls.answer_ib_key_migration(device_id, body.challenge_id, body.answer)
+        return _json({"device_id": device_id, "activation_token": token})
+
+    @router.post("/v1/ib-key/recoveries", status_code=201, tags=["ib-key"])
+    def recovery(body: RecoveryBody, service: _ServiceDep) -> JSONResponse:
+        """Recover IB Key on the same phone: a token by SMS to its number."""
+        enrollment = service.sls.start_ib_key_recovery(body.username, body.password, body.registration)
+        return _json(enrollment.to_json(), 201)
+
+    @router.post("/v1/ib-key/pin-changes", status_code=201, tags=["ib-key"])
+    def ib_key_pin_change(body: RecoveryBody, service: _ServiceDep) -> JSONResponse:
+        """Allow an IB Key PIN change: a code by SMS to the registration's number."""
+        enrollment = service.sls.start_ib_key_pin_change(body.username, body.password, body.registration)
+        return _json(enrollment.to_json(), 201)
+
+    @router.post("/v1/ib-key/pin-changes/{device_id}/answer", tags=["ib-key"])
+    def ib_key_pin_change_answer(device_id: str, body: TokenAnswerBody, service: _ServiceDep) -> JSONResponse:
+        """The texted code; the app may change its PIN."""
+        return _json(service.sls.finish_ib_key_pin_change(device_id, body.answer).to_json())
+
+    # -- support -------------------------------------------------------------------------------------
+
+    @router.put("/v1/support/users/{username}/identity", tags=["support"])
+    def identity(username: str, body: IdentityBody, service: _SupportDep) -> JSONResponse:
+        """Keep the user's identification data (as an HMAC)."""
+        return _json(service.accounts.record_identity(username, body.model_dump()).to_json())
+
+    @router.post("/v1/support/users/{username}/identity-checks", status_code=201, tags=["support"])
+    def identity_check(username: str, body: IdentityCheckBody, service: _SupportDep) -> JSONResponse:
+        """Record an identity verification (it allows one temporary passcode)."""
+        view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
+        return _json(view.to_json(), 201)
+
+    @router.post("/v1/support/users/{username}/close", tags=["support"])
+    def close(username: str, service: _SupportDep) -> JSONResponse:
+        """Close the account: statements with the password alone."""
+        return _json(service.accounts.close_account(username).to_json())
+
+    @router.post("/v1/support/devices/{device_id}/report", tags=["support"])
+    def report(device_id: str, body: ReportBody, service: _SupportDep) -> JSONResponse:
+        """Record a lost, stolen, damaged, returned or unreturned device, or a battery failure."""
+        return _json(service.accounts.report(device_id, body.condition).to_json())
+
+
 #: The router of every endpoint above.
 router = APIRouter()
-
-
-# -- money and account changes -------------------------------------------------------------------
-
-
-@router.post("/v1/step-up", status_code=201, tags=["account"])
-def step_up(body: StepUpBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """A fresh challenge on a chosen device for a withdrawal, a bank or an email change."""
-    view = service.sls.step_up(token, body.device_id, body.action, mode=body.mode)
-    return _json(view.to_json(), 201)
-
-
-@router.post("/v1/withdrawals", status_code=201, tags=["account"])
-def withdraw(body: AmountBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Withdraw; the answering device's limits apply and the receipt shows what remains."""
-    receipt = service.sls.withdraw(token, body.amount_usd, challenge_id=body.challenge_id, answer=body.answer)
-    return _json(receipt.to_json(), 201)
-
-
-@router.get("/v1/withdrawals/limits", tags=["account"])
-def withdrawal_limits(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """What remains today and in the window, for each device kind the user may answer with."""
-    return _json({"limits": [r.to_json() for r in service.sls.limits(token)]})
-
-
-@router.post("/v1/deposits", status_code=201, tags=["account"])
-def deposit(body: DepositBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Record a deposit (ACH/EFT beyond the threshold need an SLS device)."""
-    return _json(service.sls.deposit(token, body.amount_usd, body.method).to_json(), 201)
-
-
-@router.put("/v1/account/email", tags=["account"])
-def change_email(body: EmailBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Change the email address with an SLS device's answer."""
-    return _json(service.sls.change_email(token, body.email, body.challenge_id, body.answer).to_json())
-
-
-@router.put("/v1/account/bank-instructions", tags=["account"])
-def change_bank(body: BankBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Replace the bank instructions with an SLS device's answer."""
-    settings = service.sls.change_bank_instructions(token, body.instructions, body.challenge_id, body.answer)
-    return _json(settings.to_json())
-
-
-@router.get("/v1/account/security", tags=["account"])
-def security(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """The user's Secure Login System settings."""
-    return _json(service.sls.settings(token).to_json())
-
-
-@router.post("/v1/account/sls/opt-out", tags=["account"])
-def opt_out(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Opt out: trading platforms without a second factor (primary user; not HK or IN)."""
-    return _json(service.sls.opt_out(token).to_json())
-
-
-@router.post("/v1/account/sls/opt-in", tags=["account"])
-def opt_in(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Opt back in (primary user)."""
-    return _json(service.sls.opt_in(token).to_json())
-
-
-@router.put("/v1/account/ip-restrictions", tags=["account"])
-def ip_restrictions(body: IpRestrictionsBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Where trading logins may come from (primary user)."""
-    return _json(service.sls.set_ip_restrictions(token, body.addresses).to_json())
-
-
-@router.put("/v1/account/penny-stocks", tags=["account"])
-def penny_stocks(body: PennyStocksBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Penny-stock permission (primary user; opted out needs IP restrictions)."""
-    return _json(service.sls.set_penny_stocks(token, body.enabled).to_json())
-
-
-# -- sharing and the user's devices --------------------------------------------------------------
-
-
-@router.post("/v1/sharing", status_code=201, tags=["devices"])
-def share(body: ShareBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Ask to share another username's device: its owner's password, then its challenge."""
-    view = service.sls.start_share(token, body.owner, body.password, body.device_id, mode=body.mode)
-    return _json(view.to_json(), 201)
-
-
-@router.post("/v1/sharing/answer", tags=["devices"])
-def share_answer(body: ShareAnswerBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """The owner's device answers; the device is shared."""
-    return _json(service.sls.finish_share(token, body.challenge_id, body.answer).to_json())
-
-
-@router.post("/v1/online-card", status_code=201, tags=["devices"])
-def online_card(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """A new Online Security Code Card to print and activate (card-printing or portal session)."""
-    return _json(service.sls.request_online_card(token).to_json(), 201)
-
-
-@router.post("/v1/devices", status_code=201, tags=["devices"])
-def request_device(body: DeviceRequestBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """Request a DSC+ (equity threshold) or a code card; its reserve is held."""
-    return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
-
-
-@router.post("/v1/devices/{device_id}/activation", status_code=201, tags=["devices"])
-def activation(
-    device_id: str, token: _TokenDep, service: _ServiceDep, body: ModeBody | None = None
-) -> JSONResponse:
-    """The challenge one of the user's devices answers to become active again."""
-    mode = None if body is None else body.mode
-    return _json(service.sls.start_activation(token, device_id, mode=mode).to_json(), 201)
-
-
-@router.post("/v1/devices/{device_id}/activation/answer", tags=["devices"])
-def activation_answer(
-    device_id: str, body: ActivationBody, token: _TokenDep, service: _ServiceDep
-) -> JSONResponse:
-    """Answer it; a reactivated permanent device ends temporary access."""
-    view = service.sls.finish_activation(token, device_id, body.challenge_id, body.answer)
-    return _json(view.to_json())
-
-
-@router.post("/v1/devices/{device_id}/pin-change", status_code=201, tags=["devices"])
-def pin_change(device_id: str, body: PinChangeBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
-    """A challenge to answer with the device and its new PIN."""
-    return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
-
-
-@router.post("/v1/devices/{device_id}/pin-change/answer", tags=["devices"])
-def pin_change_answer(
-    device_id: str, body: ActivationBody, token: _TokenDep, service: _ServiceDep
-) -> JSONResponse:
-    """The answer computed with the new PIN; the new PIN is kept."""
-    view = service.sls.finish_pin_change(token, device_id, body.challenge_id, body.answer)
-    return _json(view.to_json())
-
-
-# -- IB Key app ----------------------------------------------------------------------------------
-
-
-@router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
-def migration(body: CredentialsBody, service: _ServiceDep) -> JSONResponse:
-    """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
-    return _json(service.sls.start_ib_key_migration(body.username, body.password).to_json(), 201)
-
-
-@router.post("/v1/ib-key/migrations/{device_id}/answer", tags=["ib-key"])
-def migration_answer(device_id: str, body: MigrationAnswerBody, service: _ServiceDep) -> JSONResponse:
-    """The physical device's answer; returns the new registration's activation token."""
-    token = service.sls.answer_ib_key_migration(device_id, body.challenge_id, body.answer)
-    return _json({"device_id": device_id, "activation_token": token})
-
-
-@router.post("/v1/ib-key/recoveries", status_code=201, tags=["ib-key"])
-def recovery(body: RecoveryBody, service: _ServiceDep) -> JSONResponse:
-    """Recover IB Key on the same phone: a token by SMS to its number."""
-    enrollment = service.sls.start_ib_key_recovery(body.username, body.password, body.registration)
-    return _json(enrollment.to_json(), 201)
-
-
-@router.post("/v1/ib-key/pin-changes", status_code=201, tags=["ib-key"])
-def ib_key_pin_change(body: RecoveryBody, service: _ServiceDep) -> JSONResponse:
-    """Allow an IB Key PIN change: a code by SMS to the registration's number."""
-    enrollment = service.sls.start_ib_key_pin_change(body.username, body.password, body.registration)
-    return _json(enrollment.to_json(), 201)
-
-
-@router.post("/v1/ib-key/pin-changes/{device_id}/answer", tags=["ib-key"])
-def ib_key_pin_change_answer(device_id: str, body: TokenAnswerBody, service: _ServiceDep) -> JSONResponse:
-    """The texted code; the app may change its PIN."""
-    return _json(service.sls.finish_ib_key_pin_change(device_id, body.answer).to_json())
-
-
-# -- support -------------------------------------------------------------------------------------
-
-
-@router.put("/v1/support/users/{username}/identity", tags=["support"])
-def identity(username: str, body: IdentityBody, service: _SupportDep) -> JSONResponse:
-    """Keep the user's identification data (as an HMAC)."""
-    return _json(service.accounts.record_identity(username, body.model_dump()).to_json())
-
-
-@router.post("/v1/support/users/{username}/identity-checks", status_code=201, tags=["support"])
-def identity_check(username: str, body: IdentityCheckBody, service: _SupportDep) -> JSONResponse:
-    """Record an identity verification (it allows one temporary passcode)."""
-    view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
-    return _json(view.to_json(), 201)
-
-
-@router.post("/v1/support/users/{username}/close", tags=["support"])
-def close(username: str, service: _SupportDep) -> JSONResponse:
-    """Close the account: statements with the password alone."""
-    return _json(service.accounts.close_account(username).to_json())
-
-
-@router.post("/v1/support/devices/{device_id}/report", tags=["support"])
-def report(device_id: str, body: ReportBody, service: _SupportDep) -> JSONResponse:
-    """Record a lost, stolen, damaged, returned or unreturned device, or a battery failure."""
-    return _json(service.accounts.report(device_id, body.condition).to_json())
+_add_routes(router)
