@@ -220,8 +220,21 @@ class Accounts:
             NotFound: no such user.
         """
         now = self._core.clock.now()
-        with self._core.db.write() as session:
-            promote_due(self._core, session, self._user(session, username), now)
+        with self._core.db.read() as session:
+            due = session.scalar(
+                select(Device.id)
+                .join(User, User.id == Device.user_id)
+                .where(
+                    User.username == username,
+                    Device.status == "pending",
+                    Device.activate_by.is_not(None),
+                    Device.activate_by <= now,
+                )
+                .limit(1)
+            )
+        if due is not None:  # a write only when a replacement's window has ended
+            with self._core.db.write() as session:
+                promote_due(self._core, session, self._user(session, username), now)
         with self._core.db.read() as session:
             user = self._user(session, username)
             phones = tuple(session.scalars(select(PhoneNumber.number).where(PhoneNumber.user_id == user.id)))
