@@ -96,6 +96,8 @@ class Figures:
     p99_ms: float
     error_rate: float
     statuses: dict[str, int] = field(default_factory=dict)
+    #: The machine's 1-minute load average when the run ended: other work on the machine shows here.
+    load_average: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,6 +190,7 @@ def run_load(
         p99_ms=round(cuts[98] * 1000, 2),
         error_rate=round(errors / done, 4) if done else 0.0,
         statuses=statuses,
+        load_average=round(os.getloadavg()[0], 2),
     )
 
 
@@ -264,7 +267,20 @@ def tokensim_server(folder: Path, database_url: str | None, workers: int) -> Ite
 
 
 def print_table(rows: Sequence[Figures], out: Callable[[str], None] = print) -> None:
-    header = ("target", "form", "db", "workers", "conc", "n", "req/s", "p50 ms", "p95 ms", "p99 ms", "errors")
+    header = (
+        "target",
+        "form",
+        "db",
+        "workers",
+        "conc",
+        "n",
+        "req/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "errors",
+        "load",
+    )
     lines = [header]
     for r in rows:
         lines.append(
@@ -280,6 +296,7 @@ def print_table(rows: Sequence[Figures], out: Callable[[str], None] = print) -> 
                 f"{r.p95_ms:.1f}",
                 f"{r.p99_ms:.1f}",
                 f"{r.error_rate:.1%}",
+                f"{r.load_average:.1f}",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
