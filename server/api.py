@@ -43,7 +43,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -55,7 +55,8 @@ from tokensim.protocol.messages import PushDecision
 from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
-from tokensim.server.errors import NotFound, Unauthorized
+from tokensim.server.deps import ServiceDep, SupportDep, bearer
+from tokensim.server.errors import NotFound
 from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
 from tokensim.server.reset import reset_database
 from tokensim.server.schemas import (
@@ -225,29 +226,6 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("send 'Authorization: Bearer <token>'")
-    return value.strip()
-
-
-def _support(request: Request, service: Annotated[Service, Depends(_service)]) -> Service:
-    if not service.core.check_support(_bearer(request)):
-        raise Unauthorized("the support token is wrong")
-    return service
-
-
-_ServiceDep = Annotated[Service, Depends(_service)]
-_SupportDep = Annotated[Service, Depends(_support)]
-
-
 def _json(data: Mapping[str, Any] | list[Any], status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
@@ -258,7 +236,7 @@ def _origin(request: Request) -> str:
 
 def _add_routes(app: FastAPI) -> None:
     @app.get("/v1/health", tags=["meta"])
-    def health(service: _ServiceDep) -> JSONResponse:
+    def health(service: ServiceDep) -> JSONResponse:
         """Liveness and the database in use."""
         return _json({"status": "ok", "database": service.core.db.dialect})
 
@@ -284,7 +262,7 @@ def _add_routes(app: FastAPI) -> None:
     # -- login ---------------------------------------------------------------------------------
 
     @app.post("/v1/login", status_code=201, tags=["login"])
-    def login(body: LoginBody, request: Request, service: _ServiceDep) -> JSONResponse:
+    def login(body: LoginBody, request: Request, service: ServiceDep) -> JSONResponse:
         """Check the password; returns the login id and the devices to choose from."""
         started = service.logins.start(
             body.username, body.password, platform=body.platform, origin=_origin(request)
@@ -292,32 +270,32 @@ def _add_routes(app: FastAPI) -> None:
         return _json(started.to_json(), 201)
 
     @app.post("/v1/login/{login_id}/challenge", status_code=201, tags=["login"])
-    def login_challenge(login_id: str, body: ChallengeBody, service: _ServiceDep) -> JSONResponse:
+    def login_challenge(login_id: str, body: ChallengeBody, service: ServiceDep) -> JSONResponse:
         """Issue a challenge for the chosen device (SMS and voice codes are sent now)."""
         view = service.logins.challenge(login_id, body.device_id, mode=body.mode)
         return _json(view.to_json(), 201)
 
     @app.post("/v1/login/{login_id}/answer", status_code=201, tags=["login"])
-    def login_answer(login_id: str, body: AnswerBody, service: _ServiceDep) -> JSONResponse:
+    def login_answer(login_id: str, body: AnswerBody, service: ServiceDep) -> JSONResponse:
         """Answer the challenge; a right answer returns the session token and its scope."""
         grant = service.logins.answer(login_id, body.challenge_id, body.answer)
         return _json(grant.to_json(), 201)
 
     @app.get("/v1/session", tags=["login"])
-    def session_info(request: Request, service: _ServiceDep) -> JSONResponse:
+    def session_info(request: Request, service: ServiceDep) -> JSONResponse:
         """What the bearer session may do."""
-        return _json(service.logins.session_info(_bearer(request)).to_json())
+        return _json(service.logins.session_info(bearer(request)).to_json())
 
     @app.delete("/v1/session", status_code=204, tags=["login"])
-    def logout(request: Request, service: _ServiceDep) -> Response:
+    def logout(request: Request, service: ServiceDep) -> Response:
         """End the bearer session."""
-        service.logins.logout(_bearer(request))
+        service.logins.logout(bearer(request))
         return Response(status_code=204)
 
     # -- IB Key app ----------------------------------------------------------------------------
 
     @app.post("/v1/ib-key/activations", status_code=201, tags=["ib-key"])
-    def ib_key_activation(body: IbKeyActivationBody, service: _ServiceDep) -> JSONResponse:
+    def ib_key_activation(body: IbKeyActivationBody, service: ServiceDep) -> JSONResponse:
         """Activate an IB Key registration with the texted token; returns its provisioning."""
         activation = IbKeyActivation(
             username=body.username, token=body.token, public_key=body.public_key, device_name=body.device_name
@@ -325,13 +303,13 @@ def _add_routes(app: FastAPI) -> None:
         return _json(service.accounts.activate_ib_key(activation).to_json(), 201)
 
     @app.get("/v1/ib-key/{registration}/requests", tags=["ib-key"])
-    def ib_key_requests(registration: str, service: _ServiceDep) -> JSONResponse:
+    def ib_key_requests(registration: str, service: ServiceDep) -> JSONResponse:
         """Push requests waiting for the phone's decision."""
         requests = service.challenges.pending_pushes(registration)
         return _json({"requests": [r.to_json() for r in requests]})
 
     @app.post("/v1/ib-key/decisions", tags=["ib-key"])
-    def ib_key_decision(body: PushDecisionBody, service: _ServiceDep) -> JSONResponse:
+    def ib_key_decision(body: PushDecisionBody, service: ServiceDep) -> JSONResponse:
         """A phone's signed approval or denial of a push or QR request."""
         decision = PushDecision.from_json(body.model_dump())
         status = service.challenges.decide(decision)
@@ -340,7 +318,7 @@ def _add_routes(app: FastAPI) -> None:
     # -- support -------------------------------------------------------------------------------
 
     @app.post("/v1/support/users", status_code=201, tags=["support"])
-    def create_user(body: CreateUserBody, service: _SupportDep) -> JSONResponse:
+    def create_user(body: CreateUserBody, service: SupportDep) -> JSONResponse:
         """Create a user with verified phone numbers."""
         user = service.accounts.create_user(
             body.username,
@@ -355,12 +333,12 @@ def _add_routes(app: FastAPI) -> None:
         return _json(user.to_json(), 201)
 
     @app.get("/v1/support/users/{username}", tags=["support"])
-    def get_user(username: str, service: _SupportDep) -> JSONResponse:
+    def get_user(username: str, service: SupportDep) -> JSONResponse:
         """A user with their phones and devices."""
         return _json(service.accounts.get_user(username).to_json())
 
     @app.post("/v1/support/users/{username}/devices", status_code=201, tags=["support"])
-    def enroll(username: str, body: EnrollBody, service: _SupportDep) -> JSONResponse:
+    def enroll(username: str, body: EnrollBody, service: SupportDep) -> JSONResponse:
         """Enroll a device: returns its provisioning (and card), or texts an IB Key activation token."""
         enrollment = service.accounts.enroll(
             username,
@@ -374,7 +352,7 @@ def _add_routes(app: FastAPI) -> None:
         return _json(enrollment.to_json(), 201)
 
     @app.post("/v1/support/users/{username}/temporary-passcode", status_code=201, tags=["support"])
-    def temporary_passcode(username: str, body: TemporaryPasscodeBody, service: _SupportDep) -> JSONResponse:
+    def temporary_passcode(username: str, body: TemporaryPasscodeBody, service: SupportDep) -> JSONResponse:
         """Issue a temporary passcode after an identity check; it is in this response only."""
         enrollment = service.accounts.issue_temporary_passcode(
             username, verification_id=body.verification_id, length=body.length
@@ -382,41 +360,41 @@ def _add_routes(app: FastAPI) -> None:
         return _json(enrollment.to_json(), 201)
 
     @app.post("/v1/support/users/{username}/unlock", tags=["support"])
-    def unlock_user(username: str, service: _SupportDep) -> JSONResponse:
+    def unlock_user(username: str, service: SupportDep) -> JSONResponse:
         """Clear an account lock and its password pause."""
         return _json(service.accounts.unlock_account(username).to_json())
 
     @app.post("/v1/support/devices/{device_id}/activation", status_code=201, tags=["support"])
     def start_activation(
-        device_id: str, service: _SupportDep, body: StartActivationBody | None = None
+        device_id: str, service: SupportDep, body: StartActivationBody | None = None
     ) -> JSONResponse:
         """Issue the challenge a pending device answers to become active."""
         mode = None if body is None else body.mode
         return _json(service.accounts.start_activation(device_id, mode=mode).to_json(), 201)
 
     @app.post("/v1/support/devices/{device_id}/activation/answer", tags=["support"])
-    def finish_activation(device_id: str, body: ActivationAnswerBody, service: _SupportDep) -> JSONResponse:
+    def finish_activation(device_id: str, body: ActivationAnswerBody, service: SupportDep) -> JSONResponse:
         """Answer the activation challenge; the device becomes active."""
         return _json(service.accounts.finish_activation(device_id, body.challenge_id, body.answer).to_json())
 
     @app.post("/v1/support/devices/{device_id}/activation-token", tags=["support"])
-    def activation_token(device_id: str, service: _SupportDep) -> JSONResponse:
+    def activation_token(device_id: str, service: SupportDep) -> JSONResponse:
         """Text a new IB Key activation token."""
         return _json(service.accounts.resend_activation_token(device_id).to_json())
 
     @app.post("/v1/support/devices/{device_id}/unlock", tags=["support"])
-    def unlock_device(device_id: str, service: _SupportDep) -> JSONResponse:
+    def unlock_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Clear a device's lockout."""
         return _json(service.accounts.unlock_device(device_id).to_json())
 
     @app.post("/v1/support/devices/{device_id}/revoke", tags=["support"])
-    def revoke_device(device_id: str, service: _SupportDep) -> JSONResponse:
+    def revoke_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Revoke a device for good."""
         return _json(service.accounts.revoke(device_id).to_json())
 
     @app.get("/v1/support/audit", tags=["support"])
     def audit(
-        service: _SupportDep,
+        service: SupportDep,
         username: Annotated[str | None, Query(max_length=64)] = None,
         event: Annotated[str | None, Query(max_length=48)] = None,
         after: Annotated[int, Query(ge=0, le=_MAX_SEQ)] = 0,
@@ -427,7 +405,7 @@ def _add_routes(app: FastAPI) -> None:
         return _json({"events": [r.to_json() for r in records]})
 
     @app.post("/v1/support/reset", tags=["support"])
-    def reset(request: Request, service: _SupportDep) -> JSONResponse:
+    def reset(request: Request, service: SupportDep) -> JSONResponse:
         """Empty an ephemeral test server (users, devices, outbox, audit log); refused on any other."""
         if not request.app.state.ephemeral:
             raise NotFound("reset exists only on a test server started with 'tokensim serve --ephemeral'")
@@ -436,7 +414,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/v1/outbox", tags=["support"])
     def outbox(
-        service: _SupportDep,
+        service: SupportDep,
         to: Annotated[str | None, Query(max_length=32)] = None,
         after: Annotated[int, Query(ge=0, le=_MAX_SEQ)] = 0,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,

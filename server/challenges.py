@@ -19,9 +19,10 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Update, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -44,13 +45,14 @@ from tokensim.server.errors import (
     ChallengeClosed,
     DeliveryFailed,
     DeviceUnavailable,
+    LoginExpired,
     NotFound,
     PushDenied,
     PushPending,
     TooManyAttempts,
     WrongAnswer,
 )
-from tokensim.server.models import CardCell, Challenge, Device, User
+from tokensim.server.models import CardCell, Challenge, Device, Login, User
 from tokensim.server.verify import (
     Accepted,
     DeviceSecrets,
@@ -71,6 +73,53 @@ _T = TypeVar("_T")
 
 #: Who texts and calls appear to come from.
 SENDER = "tokensim"
+
+# The statements of the answer path, built once: on SQLite, building an SQLAlchemy statement costs
+# more than running it, and every verification runs these. The updates go to the session's connection
+# (plain SQL, no ORM bookkeeping) with their conditions as described in the module docstring. A bound
+# parameter never takes a column's name: Core would read it as a value to SET.
+
+#: A challenge with its device, the user who answers and (for a login) its login, in one read.
+_LOAD = (
+    select(Challenge, Device, User, Login)
+    .join(Device, Device.id == Challenge.device_id)
+    .join(User, User.id == Challenge.user_id)
+    .outerjoin(Login, Login.id == Challenge.login_id)
+    .where(Challenge.id == bindparam("id"))
+)
+#: The challenge moves to ``answered`` once: only from the status the answer expects, before it expires.
+_ANSWERED = (
+    update(Challenge)
+    .where(
+        Challenge.id == bindparam("challenge_id"),
+        Challenge.status == bindparam("expected"),
+        Challenge.expires_at > bindparam("now"),
+    )
+    .values(status="answered", answered_at=bindparam("now"))
+)
+#: A right answer resets the account's failure counter, unless the account was locked meanwhile.
+_ACCOUNT_SUCCESS = (
+    update(User)
+    .where(User.id == bindparam("user_id"), User.account_locked_at.is_(None))
+    .values(factor_failures=0)
+)
+
+
+@cache
+def _device_success(step: bool, counter: bool) -> Update:
+    """A right answer resets the device's counters; its TOTP step and OCRA counter only move forward."""
+    conditions = [
+        Device.id == bindparam("device_id"),
+        or_(Device.locked_until.is_(None), Device.locked_until <= bindparam("now")),
+    ]
+    values: dict[str, object] = {"failures": 0, "lockouts": 0, "locked_until": None}
+    if step:
+        conditions.append(or_(Device.last_step.is_(None), Device.last_step < bindparam("new_step")))
+        values["last_step"] = bindparam("new_step")
+    if counter:
+        conditions.append(or_(Device.counter.is_(None), Device.counter <= bindparam("matched")))
+        values["counter"] = bindparam("next_counter")
+    return update(Device).where(*conditions).values(**values)
 
 
 def device_view(device: Device, *, owner: str | None = None) -> DeviceView:
@@ -377,13 +426,16 @@ class Challenges:
         core = self._core
         now = core.clock.now()
         with core.db.read() as session:
-            challenge = session.get(Challenge, challenge_id)
-            if challenge is None or challenge.purpose != purpose or challenge.login_id != login_id:
-                raise NotFound("no such challenge")
-            device = session.get(Device, challenge.device_id)
-            user = session.get(User, challenge.user_id)
-            assert device is not None
-            assert user is not None
+            row = session.execute(_LOAD, {"id": challenge_id}).one_or_none()
+        if row is None:
+            raise NotFound("no such challenge")
+        challenge, device, user, login = row
+        if challenge.purpose != purpose or challenge.login_id != login_id:
+            raise NotFound("no such challenge")
+        if login is not None and login.expires_at <= now:
+            raise LoginExpired("this login expired; start again with the password")
+        # A finished login is refused by ``complete``, after the challenge's own state: a second
+        # submission of the winning answer is reported as a replay.
         self._check_state(challenge, device, user, now)
         expected_status = "open"
         accepted = Accepted()
@@ -554,50 +606,25 @@ class Challenges:
     ) -> _T:
         core = self._core
         with core.db.write() as session:
-            won = rowcount(
-                session.execute(
-                    update(Challenge)
-                    .where(
-                        Challenge.id == challenge.id,
-                        Challenge.status == expected_status,
-                        Challenge.expires_at > now,
-                    )
-                    .values(status="answered", answered_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            )
+            connection = session.connection()
+            won = connection.execute(
+                _ANSWERED, {"challenge_id": challenge.id, "expected": expected_status, "now": now}
+            ).rowcount
             if won != 1:
                 raise ReplayedCode("this challenge was answered already")
-            conditions = [
-                Device.id == device.id,
-                or_(Device.locked_until.is_(None), Device.locked_until <= now),
-            ]
-            values: dict[str, object] = {"failures": 0, "lockouts": 0, "locked_until": None}
-            if accepted.step is not None:
-                conditions.append(or_(Device.last_step.is_(None), Device.last_step < accepted.step))
-                values["last_step"] = accepted.step
-            if accepted.counter is not None:
-                conditions.append(or_(Device.counter.is_(None), Device.counter <= accepted.counter))
-                values["counter"] = accepted.counter + 1
-            moved = rowcount(
-                session.execute(
-                    update(Device)
-                    .where(*conditions)
-                    .values(**values)
-                    .execution_options(synchronize_session=False)
-                )
-            )
+            moved = connection.execute(
+                _device_success(accepted.step is not None, accepted.counter is not None),
+                {
+                    "device_id": device.id,
+                    "now": now,
+                    "new_step": accepted.step,
+                    "matched": accepted.counter,
+                    "next_counter": None if accepted.counter is None else accepted.counter + 1,
+                },
+            ).rowcount
             if moved != 1:
                 raise ReplayedCode("this code was used already")
-            reset = rowcount(
-                session.execute(
-                    update(User)
-                    .where(User.id == user.id, User.account_locked_at.is_(None))
-                    .values(factor_failures=0)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if reset != 1:
+            if connection.execute(_ACCOUNT_SUCCESS, {"user_id": user.id}).rowcount != 1:
                 raise AccountLocked("the account is locked; contact support")
             core.audit.record(
                 session,

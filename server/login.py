@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
-from tokensim.server.db import rowcount
 from tokensim.server.errors import (
     DeviceUnavailable,
     InvalidCredentials,
@@ -38,6 +37,15 @@ _log = logging.getLogger(__name__)
 
 #: Where a login comes from: the Client Portal, a trading platform, or the mobile app.
 PLATFORMS = ("portal", "trading", "mobile")
+
+# Built once (the answer path runs them on every verification; see challenges.py).
+#: The winning answer finishes the login, once, before it expires.
+_FINISH = (
+    update(Login)
+    .where(Login.id == bindparam("login_id"), Login.status == "open", Login.expires_at > bindparam("now"))
+    .values(status="done")
+)
+_NEW_SESSION = insert(Session)
 
 
 def scope_for(
@@ -186,15 +194,16 @@ class Logins:
         token = core.new_token()
         scope = scope_for(user, device, now, config=core.config)
         expires_at = now + core.config.session_ttl
-        session.add(
-            Session(
-                token_digest=token_digest(token),
-                user_id=user.id,
-                device_id=None if device is None else device.id,
-                scope=" ".join(scope),
-                created_at=now,
-                expires_at=expires_at,
-            )
+        session.connection().execute(
+            _NEW_SESSION,
+            {
+                "token_digest": token_digest(token),
+                "user_id": user.id,
+                "device_id": None if device is None else device.id,
+                "scope": " ".join(scope),
+                "created_at": now,
+                "expires_at": expires_at,
+            },
         )
         core.audit.record(
             session,
@@ -258,32 +267,16 @@ class Logins:
         ``answer`` is ``None`` for a push or QR challenge, whose answer is the phone's decision.
 
         Raises:
-            NotFound: no such login or challenge.
+            NotFound: no such login or challenge (a challenge of another login included).
             LoginExpired: the login is finished or expired.
             WrongAnswer, ReplayedCode, ExpiredChallenge, ChallengeClosed, PushPending, PushDenied,
             DeviceLocked, AccountLocked: see :meth:`Challenges.answer`.
         """
-        core = self._core
-        with core.db.read() as session:
-            login = session.get(Login, login_id)
-        if login is None:
-            raise NotFound("no such login")
-        if login.expires_at <= core.clock.now():
-            raise LoginExpired("this login expired; start again with the password")
-        # A finished login is refused inside the transaction below, after the challenge's own
-        # state: a second submission of the winning answer is reported as a replay.
 
         def finish(
             session: DbSession, challenge: Challenge, device: Device, user: User, now: float
         ) -> SessionGrant:
-            done = rowcount(
-                session.execute(
-                    update(Login)
-                    .where(Login.id == login_id, Login.status == "open", Login.expires_at > now)
-                    .values(status="done")
-                    .execution_options(synchronize_session=False)
-                )
-            )
+            done = session.connection().execute(_FINISH, {"login_id": login_id, "now": now}).rowcount
             if done != 1:
                 raise LoginExpired("this login is finished or expired; start again with the password")
             return self._grant(session, user, device, now)

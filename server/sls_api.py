@@ -31,12 +31,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tokensim.server.errors import Unauthorized
-from tokensim.server.service import Service
+from tokensim.server.deps import ServiceDep, SupportDep, TokenDep
 
 __all__ = [
     "ActivationBody",
@@ -218,30 +217,6 @@ class ReportBody(_Body):
     condition: Annotated[str, Field(max_length=16)]
 
 
-def _service(request: Request) -> Service:
-    service: Service = request.app.state.service
-    return service
-
-
-def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("send 'Authorization: Bearer <token>'")
-    return value.strip()
-
-
-def _support(request: Request, service: Annotated[Service, Depends(_service)]) -> Service:
-    if not service.core.check_support(_bearer(request)):
-        raise Unauthorized("the support token is wrong")
-    return service
-
-
-_ServiceDep = Annotated[Service, Depends(_service)]
-_SupportDep = Annotated[Service, Depends(_support)]
-_TokenDep = Annotated[str, Depends(_bearer)]
-
-
 def _json(data: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
@@ -252,13 +227,13 @@ def _add_routes(router: APIRouter) -> None:
     # -- money and account changes -------------------------------------------------------------------
 
     @router.post("/v1/step-up", status_code=201, tags=["account"])
-    def step_up(body: StepUpBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def step_up(body: StepUpBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A fresh challenge on a chosen device for a withdrawal, a bank or an email change."""
         view = service.sls.step_up(token, body.device_id, body.action, mode=body.mode)
         return _json(view.to_json(), 201)
 
     @router.post("/v1/withdrawals", status_code=201, tags=["account"])
-    def withdraw(body: AmountBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def withdraw(body: AmountBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Withdraw; the answering device's limits apply and the receipt shows what remains."""
         receipt = service.sls.withdraw(
             token, body.amount_usd, challenge_id=body.challenge_id, answer=body.answer
@@ -266,22 +241,22 @@ def _add_routes(router: APIRouter) -> None:
         return _json(receipt.to_json(), 201)
 
     @router.get("/v1/withdrawals/limits", tags=["account"])
-    def withdrawal_limits(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def withdrawal_limits(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """What remains today and in the window, for each device kind the user may answer with."""
         return _json({"limits": [r.to_json() for r in service.sls.limits(token)]})
 
     @router.post("/v1/deposits", status_code=201, tags=["account"])
-    def deposit(body: DepositBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def deposit(body: DepositBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Record a deposit (ACH/EFT beyond the threshold need an SLS device)."""
         return _json(service.sls.deposit(token, body.amount_usd, body.method).to_json(), 201)
 
     @router.put("/v1/account/email", tags=["account"])
-    def change_email(body: EmailBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def change_email(body: EmailBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Change the email address with an SLS device's answer."""
         return _json(service.sls.change_email(token, body.email, body.challenge_id, body.answer).to_json())
 
     @router.put("/v1/account/bank-instructions", tags=["account"])
-    def change_bank(body: BankBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def change_bank(body: BankBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Replace the bank instructions with an SLS device's answer."""
         settings = service.sls.change_bank_instructions(
             token, body.instructions, body.challenge_id, body.answer
@@ -289,56 +264,56 @@ def _add_routes(router: APIRouter) -> None:
         return _json(settings.to_json())
 
     @router.get("/v1/account/security", tags=["account"])
-    def security(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def security(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """The user's Secure Login System settings."""
         return _json(service.sls.settings(token).to_json())
 
     @router.post("/v1/account/sls/opt-out", tags=["account"])
-    def opt_out(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def opt_out(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Opt out: trading platforms without a second factor (primary user; not HK or IN)."""
         return _json(service.sls.opt_out(token).to_json())
 
     @router.post("/v1/account/sls/opt-in", tags=["account"])
-    def opt_in(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def opt_in(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Opt back in (primary user)."""
         return _json(service.sls.opt_in(token).to_json())
 
     @router.put("/v1/account/ip-restrictions", tags=["account"])
-    def ip_restrictions(body: IpRestrictionsBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def ip_restrictions(body: IpRestrictionsBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Where trading logins may come from (primary user)."""
         return _json(service.sls.set_ip_restrictions(token, body.addresses).to_json())
 
     @router.put("/v1/account/penny-stocks", tags=["account"])
-    def penny_stocks(body: PennyStocksBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def penny_stocks(body: PennyStocksBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Penny-stock permission (primary user; opted out needs IP restrictions)."""
         return _json(service.sls.set_penny_stocks(token, body.enabled).to_json())
 
     # -- sharing and the user's devices --------------------------------------------------------------
 
     @router.post("/v1/sharing", status_code=201, tags=["devices"])
-    def share(body: ShareBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def share(body: ShareBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Ask to share another username's device: its owner's password, then its challenge."""
         view = service.sls.start_share(token, body.owner, body.password, body.device_id, mode=body.mode)
         return _json(view.to_json(), 201)
 
     @router.post("/v1/sharing/answer", tags=["devices"])
-    def share_answer(body: ShareAnswerBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def share_answer(body: ShareAnswerBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """The owner's device answers; the device is shared."""
         return _json(service.sls.finish_share(token, body.challenge_id, body.answer).to_json())
 
     @router.post("/v1/online-card", status_code=201, tags=["devices"])
-    def online_card(token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def online_card(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A new Online Security Code Card to print and activate (card-printing or portal session)."""
         return _json(service.sls.request_online_card(token).to_json(), 201)
 
     @router.post("/v1/devices", status_code=201, tags=["devices"])
-    def request_device(body: DeviceRequestBody, token: _TokenDep, service: _ServiceDep) -> JSONResponse:
+    def request_device(body: DeviceRequestBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Request a DSC+ (equity threshold) or a code card; its reserve is held."""
         return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
 
     @router.post("/v1/devices/{device_id}/activation", status_code=201, tags=["devices"])
     def activation(
-        device_id: str, token: _TokenDep, service: _ServiceDep, body: ModeBody | None = None
+        device_id: str, token: TokenDep, service: ServiceDep, body: ModeBody | None = None
     ) -> JSONResponse:
         """The challenge one of the user's devices answers to become active again."""
         mode = None if body is None else body.mode
@@ -346,22 +321,20 @@ def _add_routes(router: APIRouter) -> None:
 
     @router.post("/v1/devices/{device_id}/activation/answer", tags=["devices"])
     def activation_answer(
-        device_id: str, body: ActivationBody, token: _TokenDep, service: _ServiceDep
+        device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
         """Answer it; a reactivated permanent device ends temporary access."""
         view = service.sls.finish_activation(token, device_id, body.challenge_id, body.answer)
         return _json(view.to_json())
 
     @router.post("/v1/devices/{device_id}/pin-change", status_code=201, tags=["devices"])
-    def pin_change(
-        device_id: str, body: PinChangeBody, token: _TokenDep, service: _ServiceDep
-    ) -> JSONResponse:
+    def pin_change(device_id: str, body: PinChangeBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A challenge to answer with the device and its new PIN."""
         return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
 
     @router.post("/v1/devices/{device_id}/pin-change/answer", tags=["devices"])
     def pin_change_answer(
-        device_id: str, body: ActivationBody, token: _TokenDep, service: _ServiceDep
+        device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
         """The answer computed with the new PIN; the new PIN is kept."""
         view = service.sls.finish_pin_change(token, device_id, body.challenge_id, body.answer)
@@ -370,53 +343,53 @@ def _add_routes(router: APIRouter) -> None:
     # -- IB Key app ----------------------------------------------------------------------------------
 
     @router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
-    def migration(body: CredentialsBody, service: _ServiceDep) -> JSONResponse:
+    def migration(body: CredentialsBody, service: ServiceDep) -> JSONResponse:
         """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
         return _json(service.sls.start_ib_key_migration(body.username, body.password).to_json(), 201)
 
     @router.post("/v1/ib-key/migrations/{device_id}/answer", tags=["ib-key"])
-    def migration_answer(device_id: str, body: MigrationAnswerBody, service: _ServiceDep) -> JSONResponse:
+    def migration_answer(device_id: str, body: MigrationAnswerBody, service: ServiceDep) -> JSONResponse:
         """The physical device's answer; returns the new registration's activation token."""
         token = service.sls.answer_ib_key_migration(device_id, body.challenge_id, body.answer)
         return _json({"device_id": device_id, "activation_token": token})
 
     @router.post("/v1/ib-key/recoveries", status_code=201, tags=["ib-key"])
-    def recovery(body: RecoveryBody, service: _ServiceDep) -> JSONResponse:
+    def recovery(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
         """Recover IB Key on the same phone: a token by SMS to its number."""
         enrollment = service.sls.start_ib_key_recovery(body.username, body.password, body.registration)
         return _json(enrollment.to_json(), 201)
 
     @router.post("/v1/ib-key/pin-changes", status_code=201, tags=["ib-key"])
-    def ib_key_pin_change(body: RecoveryBody, service: _ServiceDep) -> JSONResponse:
+    def ib_key_pin_change(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
         """Allow an IB Key PIN change: a code by SMS to the registration's number."""
         enrollment = service.sls.start_ib_key_pin_change(body.username, body.password, body.registration)
         return _json(enrollment.to_json(), 201)
 
     @router.post("/v1/ib-key/pin-changes/{device_id}/answer", tags=["ib-key"])
-    def ib_key_pin_change_answer(device_id: str, body: TokenAnswerBody, service: _ServiceDep) -> JSONResponse:
+    def ib_key_pin_change_answer(device_id: str, body: TokenAnswerBody, service: ServiceDep) -> JSONResponse:
         """The texted code; the app may change its PIN."""
         return _json(service.sls.finish_ib_key_pin_change(device_id, body.answer).to_json())
 
     # -- support -------------------------------------------------------------------------------------
 
     @router.put("/v1/support/users/{username}/identity", tags=["support"])
-    def identity(username: str, body: IdentityBody, service: _SupportDep) -> JSONResponse:
+    def identity(username: str, body: IdentityBody, service: SupportDep) -> JSONResponse:
         """Keep the user's identification data (as an HMAC)."""
         return _json(service.accounts.record_identity(username, body.model_dump()).to_json())
 
     @router.post("/v1/support/users/{username}/identity-checks", status_code=201, tags=["support"])
-    def identity_check(username: str, body: IdentityCheckBody, service: _SupportDep) -> JSONResponse:
+    def identity_check(username: str, body: IdentityCheckBody, service: SupportDep) -> JSONResponse:
         """Record an identity verification (it allows one temporary passcode)."""
         view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
         return _json(view.to_json(), 201)
 
     @router.post("/v1/support/users/{username}/close", tags=["support"])
-    def close(username: str, service: _SupportDep) -> JSONResponse:
+    def close(username: str, service: SupportDep) -> JSONResponse:
         """Close the account: statements with the password alone."""
         return _json(service.accounts.close_account(username).to_json())
 
     @router.post("/v1/support/devices/{device_id}/report", tags=["support"])
-    def report(device_id: str, body: ReportBody, service: _SupportDep) -> JSONResponse:
+    def report(device_id: str, body: ReportBody, service: SupportDep) -> JSONResponse:
         """Record a lost, stolen, damaged, returned or unreturned device, or a battery failure."""
         return _json(service.accounts.report(device_id, body.condition).to_json())
 
