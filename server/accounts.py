@@ -26,7 +26,7 @@ from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActi
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
 from tokensim.server.core import Core
-from tokensim.server.db import rowcount
+from tokensim.server.db import changed
 from tokensim.server.errors import (
     AlreadyExists,
     ConsecutiveTemporary,
@@ -390,11 +390,11 @@ class Accounts:
             session.flush()
             hold_reserve(core, session, device, now)
             if replaces is not None:
-                session.execute(
+                changed(
+                    session,
                     update(Device)
                     .where(Device.id == replaces, Device.status != "revoked")
-                    .values(status="revoked", revoked_at=now)
-                    .execution_options(synchronize_session=False)
+                    .values(status="revoked", revoked_at=now),
                 )
             if device_kind is DeviceKind.IB_KEY and text_token:
                 token = self.activation_token(session, device, now)
@@ -452,6 +452,15 @@ class Accounts:
             device=device_view(device), activation="challenge", provisioning=provisioning, card=card
         )
 
+    def close_tokens(self, session: Session, device: Device) -> None:
+        """End the device's open texted tokens in the caller's transaction (before a new one is sent)."""
+        changed(
+            session,
+            update(Challenge)
+            .where(Challenge.device_id == device.id, Challenge.mode == "token", Challenge.status == "open")
+            .values(status="closed"),
+        )
+
     def activation_token(
         self, session: Session, device: Device, now: float, *, purpose: str = "activation"
     ) -> str:
@@ -497,14 +506,7 @@ class Accounts:
                 raise NotFound("no such device")
             if device.kind != DeviceKind.IB_KEY.value or device.status != "pending" or device.number is None:
                 raise DeviceUnavailable("only a pending IB Key takes an activation token")
-            session.execute(
-                update(Challenge)
-                .where(
-                    Challenge.device_id == device.id, Challenge.mode == "token", Challenge.status == "open"
-                )
-                .values(status="closed")
-                .execution_options(synchronize_session=False)
-            )
+            self.close_tokens(session, device)
             token = self.activation_token(session, device, now)
             number = device.number
             view = device_view(device)
@@ -569,15 +571,8 @@ class Accounts:
         return self._challenges.answer(challenge_id, answer, purpose="activation", complete=activate)
 
     def _set_active(self, session: Session, device: Device, user: User, now: float, *, actor: str) -> None:
-        moved = rowcount(
-            session.execute(
-                update(Device)
-                .where(Device.id == device.id, Device.status == "pending")
-                .values(status="active", activated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if moved != 1:
+        pending = update(Device).where(Device.id == device.id, Device.status == "pending")
+        if changed(session, pending.values(status="active", activated_at=now)) != 1:
             raise ReplayedCode("the device was activated already")
         reactivated = device.deactivated_at is not None or device.replaces is not None
         self._core.audit.record(
@@ -670,17 +665,11 @@ class Accounts:
             totp_secret=core.rng.randbytes(_key_bytes(HashAlgorithm.SHA1)),
         )
         with core.db.write() as session:
-            won = rowcount(
-                session.execute(
-                    update(Challenge)
-                    .where(Challenge.id == challenge.id, Challenge.status == "open")
-                    .values(status="answered", answered_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            )
-            if won != 1:
+            still_open = update(Challenge).where(Challenge.id == challenge.id, Challenge.status == "open")
+            if changed(session, still_open.values(status="answered", answered_at=now)) != 1:
                 raise ReplayedCode("this activation token was used already")
-            session.execute(
+            changed(
+                session,
                 update(Device)
                 .where(Device.id == device.id)
                 .values(
@@ -691,8 +680,7 @@ class Accounts:
                     failures=0,
                     lockouts=0,
                     locked_until=None,
-                )
-                .execution_options(synchronize_session=False)
+                ),
             )
             if challenge.purpose == "recovery":
                 core.audit.record(
@@ -733,11 +721,8 @@ class Accounts:
             )
         ).all()
         for other in others:
-            session.execute(
-                update(Device)
-                .where(Device.id == other.id)
-                .values(status="revoked", revoked_at=now)
-                .execution_options(synchronize_session=False)
+            changed(
+                session, update(Device).where(Device.id == other.id).values(status="revoked", revoked_at=now)
             )
             reason = "another phone activated IB Key" if other.kind == device.kind else "IB Key is active"
             self._core.audit.record(
@@ -870,20 +855,13 @@ class Accounts:
         device_id = core.new_id()
         with core.db.write() as session:
             user = self._user(session, username)
-            used = rowcount(
-                session.execute(
-                    update(IdentityCheck)
-                    .where(
-                        IdentityCheck.id == verification_id,
-                        IdentityCheck.user_id == user.id,
-                        IdentityCheck.used_at.is_(None),
-                        IdentityCheck.expires_at > now,
-                    )
-                    .values(used_at=now)
-                    .execution_options(synchronize_session=False)
-                )
+            unused = update(IdentityCheck).where(
+                IdentityCheck.id == verification_id,
+                IdentityCheck.user_id == user.id,
+                IdentityCheck.used_at.is_(None),
+                IdentityCheck.expires_at > now,
             )
-            if used != 1:
+            if changed(session, unused.values(used_at=now)) != 1:
                 raise IdentityCheckRequired("record an identity verification first (it is used once)")
             earlier = select(Device.id).where(Device.user_id == user.id, Device.kind == TEMPORARY_KIND)
             if user.last_reactivated_at is not None:
@@ -893,11 +871,11 @@ class Accounts:
                     "a temporary passcode was issued already; reactivate a permanent device first"
                 )
             permanent = [kind for kind, policy in POLICIES.items() if policy.permanent]
-            session.execute(
+            changed(
+                session,
                 update(Device)
                 .where(Device.user_id == user.id, Device.status == "active", Device.kind.in_(permanent))
-                .values(status="pending", deactivated_at=now)
-                .execution_options(synchronize_session=False)
+                .values(status="pending", deactivated_at=now),
             )
             device = Device(
                 id=device_id,
@@ -978,14 +956,8 @@ class Accounts:
             if device.status != "revoked":
                 device.status = "revoked"
                 device.revoked_at = now
-            settled = rowcount(
-                session.execute(
-                    update(Reserve)
-                    .where(Reserve.device_id == device_id, Reserve.status == "held")
-                    .values(status=reserve_status, settled_at=now)
-                    .execution_options(synchronize_session=False)
-                )
-            )
+            held = update(Reserve).where(Reserve.device_id == device_id, Reserve.status == "held")
+            settled = changed(session, held.values(status=reserve_status, settled_at=now))
             user = session.get(User, device.user_id)
             assert user is not None
             core.audit.record(
@@ -1035,12 +1007,7 @@ class Accounts:
             device = session.get(Device, device_id)
             if device is None:
                 raise NotFound("no such device")
-            session.execute(
-                update(Device)
-                .where(Device.id == device_id)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+            changed(session, update(Device).where(Device.id == device_id).values(**values))
             user = session.get(User, device.user_id)
             assert user is not None
             core.audit.record(

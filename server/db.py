@@ -33,7 +33,7 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, CursorResult, Engine, Result, create_engine, event, text
+from sqlalchemy import Connection, CursorResult, Engine, Result, Update, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -41,7 +41,7 @@ from sqlalchemy.orm import Session
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.models import Base
 
-__all__ = ["MIGRATIONS", "Database", "rowcount"]
+__all__ = ["MIGRATIONS", "Database", "changed", "rowcount"]
 
 _log = logging.getLogger(__name__)
 
@@ -54,6 +54,16 @@ _PG_MIGRATION_LOCK = 0x746F6B73
 def rowcount(result: Result[Any]) -> int:
     """How many rows an UPDATE or DELETE matched: the test of every conditional state change."""
     return cast(CursorResult[Any], result).rowcount
+
+
+def changed(session: Session, statement: Update) -> int:
+    """Run a conditional UPDATE without ORM bookkeeping; return how many rows it matched.
+
+    Objects the session already holds are not updated (``synchronize_session=False``): the WHERE
+    clause alone decides which rows change, so a one-time change (``... WHERE status = 'open'``)
+    compares the count with 1 and refuses when another transaction got there first.
+    """
+    return rowcount(session.execute(statement, execution_options={"synchronize_session": False}))
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

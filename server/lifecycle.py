@@ -21,6 +21,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from tokensim.server.core import Core
+from tokensim.server.db import changed
 from tokensim.server.errors import InvalidCredentials
 from tokensim.server.models import Device, DeviceShare, Reserve, User
 from tokensim.server.rules import TEMPORARY_KINDS
@@ -51,11 +52,8 @@ def end_temporary_access(core: Core, session: Session, user: User, now: float, *
         )
     )
     for device in rows:
-        session.execute(
-            update(Device)
-            .where(Device.id == device.id)
-            .values(status="revoked", revoked_at=now)
-            .execution_options(synchronize_session=False)
+        changed(
+            session, update(Device).where(Device.id == device.id).values(status="revoked", revoked_at=now)
         )
         core.audit.record(
             session,
@@ -78,18 +76,8 @@ def on_activated(core: Core, session: Session, device: Device, user: User, now: 
     if device.deactivated_at is None and device.replaces is None:
         return  # a first activation of a new device leaves temporary access alone
     end_temporary_access(core, session, user, now, reason="permanent device reactivated")
-    session.execute(
-        update(User)
-        .where(User.id == user.id)
-        .values(last_reactivated_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    session.execute(
-        update(Device)
-        .where(Device.id == device.id)
-        .values(deactivated_at=None)
-        .execution_options(synchronize_session=False)
-    )
+    changed(session, update(User).where(User.id == user.id).values(last_reactivated_at=now))
+    changed(session, update(Device).where(Device.id == device.id).values(deactivated_at=None))
 
 
 def promote_due(core: Core, session: Session, user: User, now: float) -> None:
@@ -106,12 +94,8 @@ def promote_due(core: Core, session: Session, user: User, now: float) -> None:
     )
     for device in due:
         assert device.activate_by is not None
-        session.execute(
-            update(Device)
-            .where(Device.id == device.id, Device.status == "pending")
-            .values(status="active", activated_at=device.activate_by)
-            .execution_options(synchronize_session=False)
-        )
+        pending = update(Device).where(Device.id == device.id, Device.status == "pending")
+        changed(session, pending.values(status="active", activated_at=device.activate_by))
         core.audit.record(
             session,
             now,

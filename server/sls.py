@@ -39,6 +39,7 @@ from tokensim.server.accounts import Accounts
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
 from tokensim.server.core import Core
+from tokensim.server.db import changed
 from tokensim.server.errors import (
     DeviceUnavailable,
     InsufficientScope,
@@ -428,12 +429,7 @@ class Sls:
             if "bank_instructions" in values:
                 raw = values["bank_instructions"].encode()
                 stored["bank_instructions"] = core.keys.seal(raw, "users", user.id, "bank_instructions")
-            session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(**stored)
-                .execution_options(synchronize_session=False)
-            )
+            changed(session, update(User).where(User.id == user.id).values(**stored))
             core.audit.record(
                 session,
                 now,
@@ -654,15 +650,15 @@ class Sls:
         core = self._core
         now = core.clock.now()
         with core.db.write() as session:
-            session.execute(
+            changed(
+                session,
                 update(Device)
                 .where(
                     Device.user_id == caller.user.id,
                     Device.kind == DeviceKind.ONLINE_SCC.value,
                     Device.status != "revoked",
                 )
-                .values(status="revoked", revoked_at=now)
-                .execution_options(synchronize_session=False)
+                .values(status="revoked", revoked_at=now),
             )
         return self._accounts.enroll(caller.user.username, DeviceKind.ONLINE_SCC.value)
 
@@ -735,12 +731,7 @@ class Sls:
                 raise NotFound("no such challenge for this device")
             new = core.keys.open(challenge.sealed, "challenges", challenge.id, "sealed")
             sealed = core.keys.seal(new, "devices", device.id, "secrets")
-            session.execute(
-                update(Device)
-                .where(Device.id == device.id)
-                .values(secrets=sealed)
-                .execution_options(synchronize_session=False)
-            )
+            changed(session, update(Device).where(Device.id == device.id).values(secrets=sealed))
             core.audit.record(
                 session,
                 now,
@@ -848,32 +839,14 @@ class Sls:
             InvalidCredentials: wrong username or password.
             DeviceUnavailable: no such active IB Key of the user.
         """
-        core = self._core
-        user = check_password(core, username, password, event="ib-key.recovery")
-        device = self._active_ib_key(user, registration)
-        assert device.number is not None
-        now = core.clock.now()
-        with core.db.write() as session:
-            self._close_tokens(session, device)
-            activation = self._accounts.activation_token(session, device, now, purpose="recovery")
-        text = f"tokensim: your IB Key recovery token is {activation}. It expires in 10 minutes."
-        deliver(
-            core,
-            Message(device.number, "sms", SENDER, text),
-            user_id=user.id,
-            username=user.username,
-            device_id=device.id,
-        )
-        return Enrollment(
-            device=device_view(device), activation="sms-token", sent_to=mask_number(device.number)
-        )
-
-    def _close_tokens(self, session: DbSession, device: Device) -> None:
-        session.execute(
-            update(Challenge)
-            .where(Challenge.device_id == device.id, Challenge.mode == "token", Challenge.status == "open")
-            .values(status="closed")
-            .execution_options(synchronize_session=False)
+        return self._text_token(
+            username,
+            password,
+            registration,
+            event="ib-key.recovery",
+            purpose="recovery",
+            activation="sms-token",
+            text="tokensim: your IB Key recovery token is {}. It expires in 10 minutes.",
         )
 
     def start_ib_key_pin_change(self, username: str, password: str, registration: str) -> Enrollment:
@@ -886,24 +859,46 @@ class Sls:
             InvalidCredentials: wrong username or password.
             DeviceUnavailable: no such active IB Key of the user.
         """
+        return self._text_token(
+            username,
+            password,
+            registration,
+            event="ib-key.pin-change",
+            purpose="ib-key-pin",
+            activation="sms-code",
+            text="tokensim: your security code is {}. It expires in 10 minutes. Never share it.",
+        )
+
+    def _text_token(
+        self,
+        username: str,
+        password: str,
+        registration: str,
+        *,
+        event: str,
+        purpose: str,
+        activation: str,
+        text: str,
+    ) -> Enrollment:
+        # The password, then a one-time token for ``purpose`` by SMS to the registration's number
+        # (``text`` with ``{}`` for the token); the registration's earlier tokens close first.
         core = self._core
-        user = check_password(core, username, password, event="ib-key.pin-change")
+        user = check_password(core, username, password, event=event)
         device = self._active_ib_key(user, registration)
         assert device.number is not None
         now = core.clock.now()
         with core.db.write() as session:
-            self._close_tokens(session, device)
-            code = self._accounts.activation_token(session, device, now, purpose="ib-key-pin")
-        text = f"tokensim: your security code is {code}. It expires in 10 minutes. Never share it."
+            self._accounts.close_tokens(session, device)
+            token = self._accounts.activation_token(session, device, now, purpose=purpose)
         deliver(
             core,
-            Message(device.number, "sms", SENDER, text),
+            Message(device.number, "sms", SENDER, text.format(token)),
             user_id=user.id,
             username=user.username,
             device_id=device.id,
         )
         return Enrollment(
-            device=device_view(device), activation="sms-code", sent_to=mask_number(device.number)
+            device=device_view(device), activation=activation, sent_to=mask_number(device.number)
         )
 
     def finish_ib_key_pin_change(self, device_id: str, code: str) -> DeviceView:

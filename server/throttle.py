@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import DeviceLocked
 from tokensim.server.config import ServerConfig
-from tokensim.server.db import rowcount
+from tokensim.server.db import changed
 from tokensim.server.errors import AccountLocked, TooManyAttempts
 from tokensim.server.models import Device, User
 
@@ -117,11 +117,11 @@ class Throttle:
         locked_for: float | None = None
         if failures >= config.device_max_failures:
             locked_for = lockout_seconds(lockouts, config.device_lockout, config.device_lockout_max)
-            session.execute(
+            changed(
+                session,
                 update(Device)
                 .where(Device.id == device_id)
-                .values(failures=0, lockouts=Device.lockouts + 1, locked_until=now + locked_for)
-                .execution_options(synchronize_session=False)
+                .values(failures=0, lockouts=Device.lockouts + 1, locked_until=now + locked_for),
             )
         (account_failures,) = session.execute(
             update(User)
@@ -132,17 +132,8 @@ class Throttle:
         ).one()
         account_locked = False
         if account_failures >= config.account_max_failures:
-            account_locked = (
-                rowcount(
-                    session.execute(
-                        update(User)
-                        .where(User.id == user_id, User.account_locked_at.is_(None))
-                        .values(account_locked_at=now)
-                        .execution_options(synchronize_session=False)
-                    )
-                )
-                == 1
-            )
+            unlocked = update(User).where(User.id == user_id, User.account_locked_at.is_(None))
+            account_locked = changed(session, unlocked.values(account_locked_at=now)) == 1
         remaining = 0 if locked_for is not None else config.device_max_failures - failures
         return FailureOutcome(remaining, locked_for, account_locked)
 
@@ -159,30 +150,31 @@ class Throttle:
         if failures < config.password_max_failures:
             return None
         pause = lockout_seconds(lockouts, config.password_lockout, config.password_lockout_max)
-        session.execute(
+        changed(
+            session,
             update(User)
             .where(User.id == user_id)
             .values(
                 password_failures=0,
                 password_lockouts=User.password_lockouts + 1,
                 password_locked_until=now + pause,
-            )
-            .execution_options(synchronize_session=False)
+            ),
         )
         return pause
 
     def password_succeeded(self, session: Session, user_id: str) -> None:
         """Reset the password counters."""
-        session.execute(
+        changed(
+            session,
             update(User)
             .where(User.id == user_id)
-            .values(password_failures=0, password_lockouts=0, password_locked_until=None)
-            .execution_options(synchronize_session=False)
+            .values(password_failures=0, password_lockouts=0, password_locked_until=None),
         )
 
     def unlock_account(self, session: Session, user_id: str) -> None:
         """Support action: clear the account lock and every counter of the account."""
-        session.execute(
+        changed(
+            session,
             update(User)
             .where(User.id == user_id)
             .values(
@@ -191,6 +183,5 @@ class Throttle:
                 password_failures=0,
                 password_lockouts=0,
                 password_locked_until=None,
-            )
-            .execution_options(synchronize_session=False)
+            ),
         )

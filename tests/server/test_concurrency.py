@@ -7,79 +7,27 @@ The subprocess tests in ``test_e2e.py`` do the same with real server processes.
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable, Iterator
-from pathlib import Path
-
 import pytest
 
-from tokensim.emulators import create
 from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.emulators.devices.dsc import DigitalSecurityCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import ReplayedCode, TokensimError
-from tokensim.server.config import ServerConfig
 from tokensim.server.errors import LoginExpired
 from tokensim.server.service import Service
-from tokensim.server.views import SessionGrant
 
-from .conftest import NO_ENV, PASSWORD, fast_config
-
-THREADS = 12
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def services(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock
-) -> Iterator[tuple[Service, Service]]:
-    config: ServerConfig = fast_config(tmp_path / "data", db_pool_size=THREADS)
-    if request.param == "postgresql":
-        config = config.replace(database_url=request.getfixturevalue("postgres_schema_url"))
-    first = Service.open(config, clock=clock, environ=NO_ENV)
-    second = Service.open(config, clock=clock, environ=NO_ENV)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
-
-
-def _race(calls: list[Callable[[], SessionGrant]]) -> tuple[list[SessionGrant], list[BaseException]]:
-    barrier = threading.Barrier(len(calls))
-    wins: list[SessionGrant] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(call: Callable[[], SessionGrant]) -> None:
-        barrier.wait()
-        try:
-            result = call()
-        except BaseException as e:  # every outcome is collected and checked below
-            with lock:
-                errors.append(e)
-        else:
-            with lock:
-                wins.append(result)
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return wins, errors
-
-
-def _enroll(service: Service, kind: str) -> tuple[str, object]:
-    service.accounts.create_user("alice", PASSWORD)
-    enrollment = service.accounts.enroll("alice", kind, pin=None if kind == "scc" else "1234")
-    service.accounts.activate_without_proof(enrollment.device.id)
-    assert enrollment.provisioning is not None
-    return enrollment.device.id, create(enrollment.provisioning, clock=service.core.clock)
+from .conftest import PASSWORD
+from .race_helpers import (
+    THREADS,
+    enroll,
+    race,
+    two_services,  # noqa: F401 - the ``services`` fixture
+)
 
 
 def test_one_right_answer_submitted_at_once_succeeds_exactly_once(services: tuple[Service, Service]) -> None:
     first, second = services
-    device_id, card = _enroll(first, "dsc-plus")
+    device_id, card = enroll(first, "dsc-plus")
     assert isinstance(card, OcraKeypadDevice)
     started = first.logins.start("alice", PASSWORD)
     challenge = first.logins.challenge(started.login_id, device_id)
@@ -89,7 +37,7 @@ def test_one_right_answer_submitted_at_once_succeeds_exactly_once(services: tupl
         (lambda s=service: s.logins.answer(started.login_id, challenge.id, answer))
         for service in [first, second] * (THREADS // 2)
     ]
-    wins, errors = _race(calls)
+    wins, errors = race(calls)
     assert len(wins) == 1
     assert len(errors) == THREADS - 1
     assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
@@ -101,7 +49,7 @@ def test_one_totp_step_used_by_many_logins_at_once_succeeds_exactly_once(
     services: tuple[Service, Service], clock: FixedClock
 ) -> None:
     first, second = services
-    device_id, card = _enroll(first, "dsc")
+    device_id, card = enroll(first, "dsc")
     assert isinstance(card, DigitalSecurityCard)
     logins = []
     for service in [first, second] * (THREADS // 2):
@@ -109,21 +57,21 @@ def test_one_totp_step_used_by_many_logins_at_once_succeeds_exactly_once(
         logins.append((service, started.login_id, service.logins.challenge(started.login_id, device_id).id))
     code = card.code("1234")
     calls = [(lambda s=s, lid=lid, cid=cid: s.logins.answer(lid, cid, code)) for s, lid, cid in logins]
-    wins, errors = _race(calls)
+    wins, errors = race(calls)
     assert len(wins) == 1
     assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
 
 
 def test_concurrent_wrong_answers_are_all_counted(services: tuple[Service, Service]) -> None:
     first, second = services
-    device_id, _ = _enroll(first, "scc")
+    device_id, _ = enroll(first, "scc")
     started = first.logins.start("alice", PASSWORD)
     challenges = [first.logins.challenge(started.login_id, device_id).id for _ in range(4)]
     calls = [
         (lambda s=service, cid=cid: s.logins.answer(started.login_id, cid, "AAAAAA"))
         for service, cid in zip([first, second] * 2, challenges, strict=True)
     ]
-    wins, errors = _race(calls)
+    wins, errors = race(calls)
     assert wins == []
     assert len(errors) == 4
     view = first.accounts.get_user("alice").devices[0]
@@ -136,7 +84,7 @@ def test_concurrent_wrong_answers_are_all_counted(services: tuple[Service, Servi
 
 def test_two_right_answers_to_one_login_make_one_session(services: tuple[Service, Service]) -> None:
     first, second = services
-    device_id, card = _enroll(first, "dsc-plus")
+    device_id, card = enroll(first, "dsc-plus")
     assert isinstance(card, OcraKeypadDevice)
     started = first.logins.start("alice", PASSWORD)
     calls = []
@@ -145,6 +93,6 @@ def test_two_right_answers_to_one_login_make_one_session(services: tuple[Service
         assert challenge.challenge.question is not None
         answer = card.respond(challenge.challenge.question, "1234")
         calls.append(lambda s=service, cid=challenge.id, a=answer: s.logins.answer(started.login_id, cid, a))
-    wins, errors = _race(calls)
+    wins, errors = race(calls)
     assert len(wins) == 1
     assert all(isinstance(e, LoginExpired) for e in errors), {type(e).__name__ for e in errors}

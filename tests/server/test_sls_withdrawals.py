@@ -6,23 +6,24 @@ it, across a weekend; concurrent withdrawals never pass a limit together (SQLite
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Iterator
-from pathlib import Path
+from functools import partial
 
 import pytest
 
-from tokensim.emulators import create
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import TokensimClient
-from tokensim.server.config import ServerConfig
 from tokensim.server.errors import LimitExceeded
 from tokensim.server.harness import Harness
 from tokensim.server.service import Service
-from tokensim.server.views import WithdrawalReceipt
 
-from .conftest import NO_ENV, PASSWORD, fast_config
+from .conftest import PASSWORD
+from .race_helpers import (
+    THREADS,
+    enroll,
+    race,
+    two_services,  # noqa: F401 - the ``services`` fixture
+)
 from .sls_helpers import at, problem, session, static_login, step_up, temporary_passcode, withdraw
 
 TUESDAY = "2024-01-09"
@@ -184,34 +185,11 @@ def test_a_temporary_passcode_session_cannot_withdraw(
 
 # -- concurrency ---------------------------------------------------------------------------------
 
-THREADS = 12
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def services(
-    request: pytest.FixtureRequest, tmp_path: Path, clock: FixedClock
-) -> Iterator[tuple[Service, Service]]:
-    config: ServerConfig = fast_config(tmp_path / "data", db_pool_size=THREADS)
-    if request.param == "postgresql":
-        config = config.replace(database_url=request.getfixturevalue("postgres_schema_url"))
-    first = Service.open(config, clock=clock, environ=NO_ENV)
-    second = Service.open(config, clock=clock, environ=NO_ENV)
-    try:
-        yield first, second
-    finally:
-        first.close()
-        second.close()
-
 
 def test_concurrent_withdrawals_never_pass_the_limit(services: tuple[Service, Service]) -> None:
     first, second = services
-    first.accounts.create_user("alice", PASSWORD)
-    enrollment = first.accounts.enroll("alice", "scc")
-    first.accounts.activate_without_proof(enrollment.device.id)
-    assert enrollment.provisioning is not None
-    card = create(enrollment.provisioning)
+    device_id, card = enroll(first, "scc")
     assert isinstance(card, PrintedCard)
-    device_id = enrollment.device.id
     started = first.logins.start("alice", PASSWORD)
     login = first.logins.challenge(started.login_id, device_id)
     token = first.logins.answer(started.login_id, login.id, card.answer(login.challenge.indices)).token
@@ -221,28 +199,10 @@ def test_concurrent_withdrawals_never_pass_the_limit(services: tuple[Service, Se
         challenge = first.sls.step_up(token, device_id, "withdrawal")
         answer = card.answer(challenge.challenge.indices)
         service = first if n % 2 else second
-        calls.append((service, challenge.id, answer))
-    barrier = threading.Barrier(THREADS)
-    wins: list[WithdrawalReceipt] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def run(service: Service, challenge_id: str, answer: str) -> None:
-        barrier.wait()
-        try:
-            receipt = service.sls.withdraw(token, "50000.00", challenge_id=challenge_id, answer=answer)
-        except BaseException as e:  # every outcome is collected and checked below
-            with lock:
-                errors.append(e)
-        else:
-            with lock:
-                wins.append(receipt)
-
-    threads = [threading.Thread(target=run, args=call) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+        calls.append(
+            partial(service.sls.withdraw, token, "50000.00", challenge_id=challenge.id, answer=answer)
+        )
+    wins, errors = race(calls)
     assert len(wins) == 4
     assert len(errors) == THREADS - 4
     assert all(isinstance(e, LimitExceeded) for e in errors), errors
