@@ -12,8 +12,9 @@ push, the phone's signed ``POST /v1/ib-key/decisions`` followed by that answer; 
 the TOTP code is computed as the request leaves). Each run stops at ``--count`` verifications or
 ``--seconds``, whichever comes first. The same load against ``GET /v1/noop`` (same middleware, no
 database) is the ceiling. With ``--privacyidea`` it also runs privacyidea_load.py's load in the same
-run and prints the ratio. The load generator is this process (httpx.AsyncClient), the server
-another; on a 2-core machine they share the cores.
+run and prints the ratio. The load generator is this process (aiohttp, one session and keep-alive
+connection per client; bodies encoded before the clock starts), the server another; on a 2-core
+machine they share the cores.
 
 This is a script that prints figures, not a test: nothing here asserts a time.
 """
