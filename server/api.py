@@ -43,6 +43,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -461,6 +462,9 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Endpoints are plain functions run in the event loop's thread pool (see request_threads).
+        threads = config.request_threads or (4 if opened.core.db.dialect == "sqlite" else 40)
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         opened.close()
 

@@ -20,6 +20,7 @@ replay, expired challenge, locked device).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import shutil
@@ -100,7 +101,12 @@ def app_from_environment() -> Any:
         raise InvalidParameter(f"{CONFIG_ENV} is not set; start the server with 'tokensim serve'")
     config = ServerConfig.from_mapping(json.loads(text))
     # The starting process migrated already; workers only check the master key.
-    return create_app(config, migrate=False, ephemeral=os.environ.get(EPHEMERAL_ENV) == "1")
+    app = create_app(config, migrate=False, ephemeral=os.environ.get(EPHEMERAL_ENV) == "1")
+    # Everything loaded so far (modules, the app, the engine) lives as long as the process: moved out
+    # of the collector's sight, a full collection under load takes a few milliseconds instead of the
+    # ~90 ms that stalled every request in flight once per couple of thousand requests.
+    gc.freeze()
+    return app
 
 
 @dataclass(frozen=True, slots=True)

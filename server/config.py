@@ -152,6 +152,9 @@ class ServerConfig:
         online_card_ttl: seconds an Online Security Code Card works after it is issued (21 days).
         card_strict: refuse to ask a card cell twice (NIST look-up secrets); off mimics the real cards.
         db_pool_size: connections kept per server process (PostgreSQL).
+        request_threads: threads that run requests in each server process; 0 chooses: 4 on SQLite,
+            where writers take turns anyway and more threads only contend for the interpreter, and
+            40 on PostgreSQL, where requests overlap their waits on the database.
         temporary_full_access: seconds a temporary passcode gives full access (2 days).
         temporary_card_printing: seconds after that it only prints the online card (10 days).
         temporary_passcode_length: characters of a temporary passcode (at least 10).
@@ -196,6 +199,7 @@ class ServerConfig:
     online_card_ttl: float = 21 * 86400.0
     card_strict: bool = False
     db_pool_size: int = 5
+    request_threads: int = 0
     temporary_full_access: float = 2 * 86400.0
     temporary_card_printing: float = 10 * 86400.0
     temporary_passcode_length: int = 12
@@ -221,6 +225,8 @@ class ServerConfig:
                 raise InvalidParameter(f"{name} must be positive")
         if self.max_body_bytes < 1024:
             raise InvalidParameter("max_body_bytes must be at least 1024")
+        if self.request_threads < 0:
+            raise InvalidParameter("request_threads must be 0 (automatic) or more")
         if self.temporary_passcode_length < 10:
             raise InvalidParameter("temporary_passcode_length must be at least 10")
         if self.withdrawal_business_days < 1:

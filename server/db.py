@@ -7,7 +7,10 @@ handling is turned off and tokensim emits ``BEGIN IMMEDIATE`` for every write tr
 takes the write lock up front and waits (``busy_timeout``) instead of failing. Within one process,
 write transactions also queue on a lock of their own first: SQLite's busy handler polls with sleeps
 of up to 100 ms, so threads of one server left to it would wait far longer than the writer holds
-the lock (the tail latency under load); across processes the busy handler still arbitrates.
+the lock (the tail latency under load). Across the processes of one server (``--workers``) they
+then queue on an ``flock`` of a file beside the database, which the kernel hands to the next waiter
+the moment it is released. Both locks only order the writers; SQLite's own lock still guarantees
+that one writes at a time, so a process that does not take them (another tool) stays correct.
 
 SQL logging (``sqlalchemy.engine`` at INFO) never shows bound parameters: they are hidden, so
 identifiers and sealed values stay out of logs even when someone turns SQL logging on.
@@ -23,6 +26,7 @@ the write lock on SQLite), so several server processes starting at once migrate 
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -40,6 +44,11 @@ from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.models import Base
+
+try:
+    import fcntl
+except ImportError:  # Windows: processes queue on SQLite's busy handler alone
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = ["MIGRATIONS", "Database", "changed", "rowcount"]
 
@@ -126,6 +135,13 @@ class Database:
         # Reentrant, so a write opened inside another on the same thread fails as SQLite would
         # have it (busy), instead of deadlocking here.
         self._write_lock: threading.RLock | None = threading.RLock() if self.dialect == "sqlite" else None
+        # The lock file of the processes sharing a SQLite file (none for an in-memory database, or
+        # where the platform has no flock); opened on the first write, so each worker opens its own.
+        self._lock_path: Path | None = None
+        if self.dialect == "sqlite" and fcntl is not None and parsed.database not in (None, "", ":memory:"):
+            self._lock_path = Path(f"{parsed.database}.writer-lock")
+        self._lock_file: int | None = None
+        self._depth = 0
 
     @contextmanager
     def write(self) -> Iterator[Session]:
@@ -134,8 +150,35 @@ class Database:
             with Session(self._writer, expire_on_commit=False) as session, session.begin():
                 yield session
             return
-        with self._write_lock, Session(self._writer, expire_on_commit=False) as session, session.begin():
+        with (
+            self._write_lock,
+            self._between_processes(),
+            Session(self._writer, expire_on_commit=False) as session,
+            session.begin(),
+        ):
             yield session
+
+    @contextmanager
+    def _between_processes(self) -> Iterator[None]:
+        # Held by at most one thread (the one holding the write lock); a nested write on that thread
+        # keeps the outer flock rather than releasing it early.
+        if self._lock_path is None or self._depth > 0:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
+            return
+        assert fcntl is not None
+        if self._lock_file is None:
+            self._lock_file = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock_file, fcntl.LOCK_EX)
+        self._depth = 1
+        try:
+            yield
+        finally:
+            self._depth = 0
+            fcntl.flock(self._lock_file, fcntl.LOCK_UN)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -187,8 +230,11 @@ class Database:
             return MigrationContext.configure(connection).get_current_revision()
 
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and the writers' lock file)."""
         self.engine.dispose()
+        if self._lock_file is not None:
+            os.close(self._lock_file)
+            self._lock_file = None
 
     def __repr__(self) -> str:
         return f"Database({self.url.render_as_string(hide_password=True)!r})"

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anyio.to_thread
 import pytest
 
 from tokensim.protocol.errors import InvalidParameter
+from tokensim.server.api import create_app
 from tokensim.server.config import Argon2Params, ServerConfig
+
+from .conftest import NO_ENV, fast_config
 
 
 def test_toml_sets_values_and_paths(tmp_path: Path) -> None:
@@ -35,6 +39,7 @@ def test_toml_sets_values_and_paths(tmp_path: Path) -> None:
         ({"account_max_failures": 101}, "no more than 100|1 to 100"),
         ({"device_max_failures": 0}, "at least 1"),
         ({"challenge_ttl": 0}, "positive"),
+        ({"request_threads": -1}, "request_threads"),
         ({"argon2": {"time_cost": 0}}, "argon2"),
         ({"argon2": {"speed": 1}}, "argon2"),
     ],
@@ -49,3 +54,15 @@ def test_a_broken_toml_file_is_a_clear_error(tmp_path: Path) -> None:
     path.write_text("this is = = not toml")
     with pytest.raises(InvalidParameter, match=r"bad\.toml"):
         ServerConfig.from_toml(path)
+
+
+@pytest.mark.parametrize(("configured", "expected"), [(0, 4), (2, 2), (16, 16)])
+def test_request_threads_size_the_servers_thread_pool(tmp_path: Path, configured: int, expected: int) -> None:
+    """0 chooses 4 threads on SQLite; any other value is taken as it is."""
+    app = create_app(fast_config(tmp_path, request_threads=configured), environ=NO_ENV)
+
+    async def pool_size_while_serving() -> float:
+        async with app.router.lifespan_context(app):
+            return anyio.to_thread.current_default_thread_limiter().total_tokens
+
+    assert anyio.run(pool_size_while_serving) == expected

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
 from importlib import resources
 from pathlib import Path
 
@@ -169,3 +171,58 @@ def test_servers_starting_together_on_an_empty_database_agree(
         thread.join()
     assert len(set(outcomes)) == 1
     assert isinstance(outcomes[0], str)
+
+
+def test_sqlite_writers_of_several_processes_queue_on_a_lock_file(tmp_path: Path) -> None:
+    """Two Database objects on one file hold separate locks, as two server processes do."""
+    fcntl = pytest.importorskip("fcntl", reason="flock is POSIX-only; elsewhere SQLite's busy handler queues")
+    url = f"sqlite:///{tmp_path}/t.sqlite3"
+    first, second = Database(url), Database(url)
+    first.migrate()
+
+    def held_by_someone() -> bool:
+        probe = os.open(tmp_path / "t.sqlite3.writer-lock", os.O_RDWR)
+        try:
+            fcntl.flock(probe, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(probe)
+        return False
+
+    inside, release, order = threading.Event(), threading.Event(), []
+
+    def hold() -> None:
+        with first.write() as session:
+            session.execute(text("INSERT INTO meta (key, value) VALUES ('a', '1')"))
+            inside.set()
+            release.wait(10)
+            order.append("first commits")
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert inside.wait(10)
+        assert held_by_someone()
+        waiter = threading.Thread(target=lambda: _write_then_note(second, order))
+        waiter.start()
+        waiter.join(0.2)
+        assert waiter.is_alive(), "the second writer went ahead while the first held the lock"
+        release.set()
+        holder.join(10)
+        waiter.join(10)
+        assert order == ["first commits", "second wrote"]
+        assert not held_by_someone()
+        with second.read() as session:
+            assert session.execute(text("SELECT count(*) FROM meta WHERE key IN ('a', 'b')")).scalar() == 2
+    finally:
+        release.set()
+        holder.join(10)
+        first.dispose()
+        second.dispose()
+
+
+def _write_then_note(db: Database, order: list[str]) -> None:
+    with db.write() as session:
+        session.execute(text("INSERT INTO meta (key, value) VALUES ('b', '2')"))
+        order.append("second wrote")
