@@ -463,7 +463,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Endpoints are plain functions run in the event loop's thread pool (see request_threads).
-        threads = config.request_threads or (4 if opened.core.db.dialect == "sqlite" else 40)
+        threads = config.request_threads or (1 if opened.core.db.dialect == "sqlite" else 40)
         anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         opened.close()

@@ -56,9 +56,9 @@ def test_a_broken_toml_file_is_a_clear_error(tmp_path: Path) -> None:
         ServerConfig.from_toml(path)
 
 
-@pytest.mark.parametrize(("configured", "expected"), [(0, 4), (2, 2), (16, 16)])
+@pytest.mark.parametrize(("configured", "expected"), [(0, 1), (2, 2), (16, 16)])
 def test_request_threads_size_the_servers_thread_pool(tmp_path: Path, configured: int, expected: int) -> None:
-    """0 chooses 4 threads on SQLite; any other value is taken as it is."""
+    """0 chooses 1 thread on SQLite; any other value is taken as it is."""
     app = create_app(fast_config(tmp_path, request_threads=configured), environ=NO_ENV)
 
     async def pool_size_while_serving() -> float:
