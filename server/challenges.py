@@ -39,7 +39,7 @@ from tokensim.protocol.messages import Challenge as ChallengeMessage
 from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
-from tokensim.server.db import rowcount
+from tokensim.server.db import changed
 from tokensim.server.errors import (
     AccountLocked,
     ChallengeClosed,
@@ -532,12 +532,8 @@ class Challenges:
                 .execution_options(synchronize_session=False)
             ).scalar()
             if attempts is not None and attempts >= max_attempts:
-                session.execute(
-                    update(Challenge)
-                    .where(Challenge.id == challenge.id, Challenge.status == "open")
-                    .values(status="closed")
-                    .execution_options(synchronize_session=False)
-                )
+                still_open = update(Challenge).where(Challenge.id == challenge.id, Challenge.status == "open")
+                changed(session, still_open.values(status="closed"))
             outcome = None
             if count:
                 outcome = core.throttle.second_factor_failed(session, device.id, user.id, now)
@@ -606,13 +602,11 @@ class Challenges:
     ) -> _T:
         core = self._core
         with core.db.write() as session:
-            connection = session.connection()
-            won = connection.execute(
-                _ANSWERED, {"challenge_id": challenge.id, "expected": expected_status, "now": now}
-            ).rowcount
-            if won != 1:
+            answered = {"challenge_id": challenge.id, "expected": expected_status, "now": now}
+            if changed(session, _ANSWERED, answered) != 1:
                 raise ReplayedCode("this challenge was answered already")
-            moved = connection.execute(
+            moved = changed(
+                session,
                 _device_success(accepted.step is not None, accepted.counter is not None),
                 {
                     "device_id": device.id,
@@ -621,10 +615,10 @@ class Challenges:
                     "matched": accepted.counter,
                     "next_counter": None if accepted.counter is None else accepted.counter + 1,
                 },
-            ).rowcount
+            )
             if moved != 1:
                 raise ReplayedCode("this code was used already")
-            if connection.execute(_ACCOUNT_SUCCESS, {"user_id": user.id}).rowcount != 1:
+            if changed(session, _ACCOUNT_SUCCESS, {"user_id": user.id}) != 1:
                 raise AccountLocked("the account is locked; contact support")
             core.audit.record(
                 session,
@@ -698,17 +692,10 @@ class Challenges:
             raise error from None
         status = "approved" if decision.approved else "denied"
         with core.db.write() as session:
-            won = rowcount(
-                session.execute(
-                    update(Challenge)
-                    .where(
-                        Challenge.id == challenge.id, Challenge.status == "open", Challenge.expires_at > now
-                    )
-                    .values(status=status)
-                    .execution_options(synchronize_session=False)
-                )
+            still_open = update(Challenge).where(
+                Challenge.id == challenge.id, Challenge.status == "open", Challenge.expires_at > now
             )
-            if won != 1:
+            if changed(session, still_open.values(status=status)) != 1:
                 raise ReplayedCode("this request was decided already")
             core.audit.record(
                 session,

@@ -28,16 +28,16 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, CursorResult, Engine, Result, Update, create_engine, event, text
+from sqlalchemy import Connection, Engine, Update, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 from sqlalchemy.orm import Session
@@ -50,7 +50,7 @@ try:
 except ImportError:  # Windows: processes queue on SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MIGRATIONS", "Database", "changed", "rowcount"]
+__all__ = ["MIGRATIONS", "Database", "changed"]
 
 _log = logging.getLogger(__name__)
 
@@ -60,19 +60,18 @@ MIGRATIONS = "tokensim.server:migrations"
 _PG_MIGRATION_LOCK = 0x746F6B73
 
 
-def rowcount(result: Result[Any]) -> int:
-    """How many rows an UPDATE or DELETE matched: the test of every conditional state change."""
-    return cast(CursorResult[Any], result).rowcount
-
-
-def changed(session: Session, statement: Update) -> int:
+def changed(session: Session, statement: Update, parameters: Mapping[str, Any] | None = None) -> int:
     """Run a conditional UPDATE without ORM bookkeeping; return how many rows it matched.
 
-    Objects the session already holds are not updated (``synchronize_session=False``): the WHERE
-    clause alone decides which rows change, so a one-time change (``... WHERE status = 'open'``)
-    compares the count with 1 and refuses when another transaction got there first.
+    The statement runs as plain SQL on the session's connection, inside its transaction, after the
+    flush ``session.execute`` would have done (rows added earlier in the transaction are there to
+    match). Objects the session already holds are not updated: the WHERE clause alone decides which
+    rows change, so a one-time change (``... WHERE status = 'open'``) compares the count with 1 and
+    refuses when another transaction got there first. A statement built once at import and run with
+    ``parameters`` skips SQLAlchemy's statement building, the larger cost on the answer path.
     """
-    return rowcount(session.execute(statement, execution_options={"synchronize_session": False}))
+    session.flush()
+    return session.connection().execute(statement, parameters or {}).rowcount
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:

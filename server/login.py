@@ -16,6 +16,7 @@ from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
+from tokensim.server.db import changed
 from tokensim.server.errors import (
     DeviceUnavailable,
     InvalidCredentials,
@@ -148,12 +149,7 @@ class Logins:
         with core.db.write() as session:
             core.throttle.password_succeeded(session, user.id)
             if new_hash is not None:
-                session.execute(
-                    update(User)
-                    .where(User.id == user.id)
-                    .values(password_hash=new_hash)
-                    .execution_options(synchronize_session=False)
-                )
+                changed(session, update(User).where(User.id == user.id).values(password_hash=new_hash))
             session.add(
                 Login(
                     id=login_id,
@@ -276,8 +272,7 @@ class Logins:
         def finish(
             session: DbSession, challenge: Challenge, device: Device, user: User, now: float
         ) -> SessionGrant:
-            done = session.connection().execute(_FINISH, {"login_id": login_id, "now": now}).rowcount
-            if done != 1:
+            if changed(session, _FINISH, {"login_id": login_id, "now": now}) != 1:
                 raise LoginExpired("this login is finished or expired; start again with the password")
             return self._grant(session, user, device, now)
 
