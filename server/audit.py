@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
+from tokensim.server.db import Prepared
 from tokensim.server.models import AuditEvent, User
 from tokensim.server.views import AuditRecord
 
@@ -26,7 +27,7 @@ ACTORS = ("user", "support", "device", "system")
 _FORBIDDEN = ("password", "pin", "code", "answer", "secret", "token", "passcode", "key", "response")
 # Built once: every answer writes audit rows, and building a statement costs more than SQLite takes
 # to run it. It runs on the session's own connection, inside the caller's transaction.
-_INSERT = insert(AuditEvent)
+_INSERT = Prepared(insert(AuditEvent))
 
 
 class AuditLog:
@@ -58,8 +59,8 @@ class AuditLog:
         for name in facts:
             if any(word in name.lower() for word in _FORBIDDEN):
                 raise ValueError(f"audit detail {name!r} may hold a secret; it is never logged")
-        session.connection().execute(
-            _INSERT,
+        _INSERT.run(
+            session,
             {
                 "at": at,
                 "event": event,

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import Update, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -39,7 +39,7 @@ from tokensim.protocol.messages import Challenge as ChallengeMessage
 from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
-from tokensim.server.db import changed
+from tokensim.server.db import Prepared, changed
 from tokensim.server.errors import (
     AccountLocked,
     ChallengeClosed,
@@ -88,7 +88,7 @@ _LOAD = (
     .where(Challenge.id == bindparam("id"))
 )
 #: The challenge moves to ``answered`` once: only from the status the answer expects, before it expires.
-_ANSWERED = (
+_ANSWERED = Prepared(
     update(Challenge)
     .where(
         Challenge.id == bindparam("challenge_id"),
@@ -98,7 +98,7 @@ _ANSWERED = (
     .values(status="answered", answered_at=bindparam("now"))
 )
 #: A right answer resets the account's failure counter, unless the account was locked meanwhile.
-_ACCOUNT_SUCCESS = (
+_ACCOUNT_SUCCESS = Prepared(
     update(User)
     .where(User.id == bindparam("user_id"), User.account_locked_at.is_(None))
     .values(factor_failures=0)
@@ -106,7 +106,7 @@ _ACCOUNT_SUCCESS = (
 
 
 @cache
-def _device_success(step: bool, counter: bool) -> Update:
+def _device_success(step: bool, counter: bool) -> Prepared:
     """A right answer resets the device's counters; its TOTP step and OCRA counter only move forward."""
     conditions = [
         Device.id == bindparam("device_id"),
@@ -119,7 +119,7 @@ def _device_success(step: bool, counter: bool) -> Update:
     if counter:
         conditions.append(or_(Device.counter.is_(None), Device.counter <= bindparam("matched")))
         values["counter"] = bindparam("next_counter")
-    return update(Device).where(*conditions).values(**values)
+    return Prepared(update(Device).where(*conditions).values(**values))
 
 
 def device_view(device: Device, *, owner: str | None = None) -> DeviceView:

@@ -37,10 +37,11 @@ from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
 from alembic.runtime.migration import MigrationContext, RevisionStep
 from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Update, create_engine, event, text
+from sqlalchemy import Connection, Dialect, Engine, Insert, Update, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.models import Base
@@ -50,7 +51,7 @@ try:
 except ImportError:  # Windows: processes queue on SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MIGRATIONS", "Database", "changed"]
+__all__ = ["MIGRATIONS", "Database", "Prepared", "changed"]
 
 _log = logging.getLogger(__name__)
 
@@ -60,16 +61,83 @@ MIGRATIONS = "tokensim.server:migrations"
 _PG_MIGRATION_LOCK = 0x746F6B73
 
 
-def changed(session: Session, statement: Update, parameters: Mapping[str, Any] | None = None) -> int:
+class Prepared:
+    """An INSERT or UPDATE compiled once per database and run on the driver's own cursor.
+
+    The answer path runs six such statements per verification; through SQLAlchemy's execution
+    machinery each costs about 40 microseconds of Python, several times what SQLite takes to run
+    it. A prepared statement keeps SQLAlchemy for what it is good at (building the SQL, its
+    parameter order and its type conversions, once per dialect) and hands each execution straight
+    to the driver, inside the session's transaction. Only the row count comes back; errors are
+    raised as SQLAlchemy's own (``IntegrityError`` and the like), as from any other statement.
+
+    Args:
+        statement: the statement, with every value a bound parameter (``bindparam("name")``) or a
+            literal. For an INSERT the parameters are the column names given to :meth:`run`.
+    """
+
+    __slots__ = ("_forms", "statement")
+
+    def __init__(self, statement: Insert | Update) -> None:
+        self.statement = statement
+        self._forms: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+    def run(self, session: Session, parameters: Mapping[str, Any]) -> int:
+        """Execute in the session's transaction (after flushing it); return the rows matched."""
+        session.flush()
+        connection = session.connection()
+        dialect = connection.dialect
+        key = (dialect.name, tuple(parameters))
+        form = self._forms.get(key)
+        if form is None:
+            form = self._forms[key] = self._compile(dialect, key[1])
+        sql, order, defaults, processors, compiled = form
+        values = compiled.construct_params({**defaults, **parameters})
+        for name, process in processors:
+            values[name] = process(values[name])
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(sql, values if order is None else [values[name] for name in order])
+            return int(cursor.rowcount)
+        except dialect.loaded_dbapi.Error as e:
+            raise DBAPIError.instance(
+                sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+            ) from e
+        finally:
+            cursor.close()
+
+    def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> tuple[str, Any, Any, Any, Any]:
+        compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
+        # Columns left out whose default Python supplies (``default=0``): SQLAlchemy's executor would
+        # fill them in; here a constant default is filled in, anything else must be given.
+        defaults = {}
+        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
+            default = column.default if compiled.isinsert else column.onupdate
+            if not isinstance(default, ScalarElementColumnDefault):
+                raise ValueError(f"a prepared statement needs a value for {column.key!r}")
+            defaults[column.key] = default.arg
+        processors = [
+            (name, process)
+            for bind, name in compiled.bind_names.items()
+            if (process := bind.type.bind_processor(dialect)) is not None
+        ]
+        return compiled.string, compiled.positiontup, defaults, processors, compiled
+
+
+def changed(
+    session: Session, statement: Update | Prepared, parameters: Mapping[str, Any] | None = None
+) -> int:
     """Run a conditional UPDATE without ORM bookkeeping; return how many rows it matched.
 
     The statement runs as plain SQL on the session's connection, inside its transaction, after the
     flush ``session.execute`` would have done (rows added earlier in the transaction are there to
     match). Objects the session already holds are not updated: the WHERE clause alone decides which
     rows change, so a one-time change (``... WHERE status = 'open'``) compares the count with 1 and
-    refuses when another transaction got there first. A statement built once at import and run with
-    ``parameters`` skips SQLAlchemy's statement building, the larger cost on the answer path.
+    refuses when another transaction got there first. The answer path's statements are
+    :class:`Prepared` once at import and run with ``parameters``.
     """
+    if isinstance(statement, Prepared):
+        return statement.run(session, parameters or {})
     session.flush()
     return session.connection().execute(statement, parameters or {}).rowcount
 

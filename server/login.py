@@ -16,7 +16,7 @@ from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
-from tokensim.server.db import changed
+from tokensim.server.db import Prepared, changed
 from tokensim.server.errors import (
     DeviceUnavailable,
     InvalidCredentials,
@@ -41,12 +41,12 @@ PLATFORMS = ("portal", "trading", "mobile")
 
 # Built once (the answer path runs them on every verification; see challenges.py).
 #: The winning answer finishes the login, once, before it expires.
-_FINISH = (
+_FINISH = Prepared(
     update(Login)
     .where(Login.id == bindparam("login_id"), Login.status == "open", Login.expires_at > bindparam("now"))
     .values(status="done")
 )
-_NEW_SESSION = insert(Session)
+_NEW_SESSION = Prepared(insert(Session))
 
 
 def scope_for(
@@ -190,8 +190,8 @@ class Logins:
         token = core.new_token()
         scope = scope_for(user, device, now, config=core.config)
         expires_at = now + core.config.session_ttl
-        session.connection().execute(
-            _NEW_SESSION,
+        _NEW_SESSION.run(
+            session,
             {
                 "token_digest": token_digest(token),
                 "user_id": user.id,

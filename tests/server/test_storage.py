@@ -5,21 +5,22 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.config import MASTER_KEY_ENV, ServerConfig
-from tokensim.server.db import Database
+from tokensim.server.db import Database, Prepared, changed
 from tokensim.server.errors import MasterKeyError
 from tokensim.server.harness import ALL_KINDS, Harness
-from tokensim.server.models import Base
+from tokensim.server.models import Base, User
 from tokensim.server.service import Service
 
 from .conftest import NO_ENV, PASSWORD, PHONE
@@ -226,3 +227,58 @@ def _write_then_note(db: Database, order: list[str]) -> None:
     with db.write() as session:
         session.execute(text("INSERT INTO meta (key, value) VALUES ('b', '2')"))
         order.append("second wrote")
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_prepared_statements_convert_values_count_rows_and_roll_back(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    url = (
+        request.getfixturevalue("postgres_schema_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/prepared.sqlite3"
+    )
+    db = Database(url)
+    try:
+        db.migrate()
+        add_user = Prepared(insert(User))
+        lock = Prepared(
+            update(User)
+            .where(User.id == bindparam("user_id"), User.account_locked_at.is_(None))
+            .values(account_locked_at=bindparam("now"))
+        )
+        row = {
+            "id": "u1",
+            "username": "prepared",
+            "password_hash": "x",
+            "jurisdiction": "US",
+            "primary_user": True,
+            "equity": Decimal("1234.50"),  # Numeric: converted by the type's bind processor
+            "status": "active",
+            "created_at": 7,  # Float: an int is converted too
+            "bank_instructions": b"\x00\xff",
+        }
+        with db.write() as session:
+            assert add_user.run(session, row) == 1
+            assert changed(session, lock, {"user_id": "u1", "now": 9.5}) == 1
+            assert changed(session, lock, {"user_id": "u1", "now": 10.0}) == 0  # locked already
+            assert changed(session, lock, {"user_id": "nobody", "now": 10.0}) == 0
+        with db.read() as session:
+            user = session.get(User, "u1")
+            assert user is not None
+            assert (user.equity, user.created_at, user.account_locked_at) == (Decimal("1234.50"), 7.0, 9.5)
+            assert (user.password_failures, user.penny_stocks) == (0, False)  # column defaults applied
+            assert user.bank_instructions == b"\x00\xff"
+
+        # A driver error comes out as SQLAlchemy's, and the transaction's earlier writes go with it.
+        def add_two() -> None:
+            with db.write() as session:
+                assert add_user.run(session, row | {"id": "u2", "username": "other"}) == 1
+                add_user.run(session, row | {"id": "u3"})  # the username is taken
+
+        with pytest.raises(IntegrityError):
+            add_two()
+        with db.read() as session:
+            assert session.scalars(select(User.id).order_by(User.id)).all() == ["u1"]
+    finally:
+        db.dispose()
