@@ -56,7 +56,7 @@ from tokensim.protocol.messages import PushDecision
 from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
-from tokensim.server.deps import ServiceDep, SupportDep, bearer
+from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, bearer
 from tokensim.server.errors import NotFound
 from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
 from tokensim.server.reset import reset_database
@@ -243,7 +243,7 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.get("/v1/noop", tags=["meta"])
     def noop() -> JSONResponse:
-        """Do nothing: the same middleware, thread pool and JSON response as every endpoint, no database.
+        """Do nothing: the same middleware, event loop or thread pool and JSON response as every endpoint.
 
         The benchmarks (``bench/http_load.py``) run their load against it to measure the ceiling of
         the HTTP stack alone.
@@ -460,11 +460,13 @@ def create_app(
         config, clock=clock, rng=rng, carrier=carrier, environ=environ, migrate=migrate
     )
 
+    # Where the plain-function endpoints run (see request_threads and tokensim.server.deps).
+    threads = config.request_threads or (0 if opened.core.db.dialect == "sqlite" else 40)
+
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        # Endpoints are plain functions run in the event loop's thread pool (see request_threads).
-        threads = config.request_threads or (1 if opened.core.db.dialect == "sqlite" else 40)
-        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        if threads:
+            anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         opened.close()
 
@@ -474,10 +476,12 @@ def create_app(
         description="Logins with every Secure Login System device; see the README for the flows.",
         lifespan=lifespan,
     )
+    app.router.route_class = ServiceRoute
     app.state.service = opened
     app.state.ephemeral = ephemeral
     _install_error_handlers(app)
     _add_routes(app)
     app.include_router(sls_router)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
+    app.add_middleware(RunMode, on_loop=threads == 0)
     return app

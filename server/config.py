@@ -152,9 +152,9 @@ class ServerConfig:
         online_card_ttl: seconds an Online Security Code Card works after it is issued (21 days).
         card_strict: refuse to ask a card cell twice (NIST look-up secrets); off mimics the real cards.
         db_pool_size: connections kept per server process (PostgreSQL).
-        request_threads: threads that run requests in each server process; 0 chooses: 1 on SQLite,
-            whose writers take turns anyway, so more threads only contend for the interpreter (a
-            verification costs 1.8 ms of CPU with one thread, 2.3 ms with two, 3.1 ms with four),
+        request_threads: threads that run requests in each server process; 0 chooses: none on
+            SQLite, where each process runs its requests on its event loop one at a time (its
+            writers take turns anyway, and a thread hop costs more CPU than a verification's SQL),
             and 40 on PostgreSQL, where requests overlap their waits on the database. Several
             processes (``--workers``) are the way to use several cores.
         temporary_full_access: seconds a temporary passcode gives full access (2 days).

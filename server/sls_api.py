@@ -35,7 +35,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from tokensim.server.deps import ServiceDep, SupportDep, TokenDep
+from tokensim.server.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
 
 __all__ = [
     "ActivationBody",
@@ -395,5 +395,5 @@ def _add_routes(router: APIRouter) -> None:
 
 
 #: The router of every endpoint above.
-router = APIRouter()
+router = APIRouter(route_class=ServiceRoute)
 _add_routes(router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from pathlib import Path
 
 import anyio.to_thread
@@ -9,6 +11,7 @@ import pytest
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.api import create_app
+from tokensim.server.client import TokensimClient
 from tokensim.server.config import Argon2Params, ServerConfig
 
 from .conftest import NO_ENV, fast_config
@@ -56,13 +59,52 @@ def test_a_broken_toml_file_is_a_clear_error(tmp_path: Path) -> None:
         ServerConfig.from_toml(path)
 
 
-@pytest.mark.parametrize(("configured", "expected"), [(0, 1), (2, 2), (16, 16)])
-def test_request_threads_size_the_servers_thread_pool(tmp_path: Path, configured: int, expected: int) -> None:
-    """0 chooses 1 thread on SQLite; any other value is taken as it is."""
-    app = create_app(fast_config(tmp_path, request_threads=configured), environ=NO_ENV)
+@pytest.mark.parametrize(
+    ("backend", "configured", "on_loop", "pool"),
+    [
+        ("sqlite", 0, True, None),
+        ("sqlite", 2, False, 2),
+        ("postgresql", 0, False, 40),
+        ("postgresql", 16, False, 16),
+    ],
+)
+def test_request_threads_choose_where_endpoints_run(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    backend: str,
+    configured: int,
+    on_loop: bool,
+    pool: int | None,
+) -> None:
+    """0 runs SQLite requests on the event loop and PostgreSQL ones on 40 threads; a number sizes the pool."""
+    config = fast_config(tmp_path, request_threads=configured)
+    if backend == "postgresql":
+        config = config.replace(database_url=request.getfixturevalue("postgres_schema_url"))
+    app = create_app(config, environ=NO_ENV)
+
+    @app.get("/where")
+    def where() -> dict[str, object]:
+        # A plain function, like every endpoint: it finds a running event loop only when run on it.
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return {"on_loop": False, "thread": threading.current_thread().name}
+        return {"on_loop": True, "thread": threading.current_thread().name}
+
+    with TokensimClient.in_process(app) as client:
+        answers = [client.request("GET", "/where").json() for _ in range(3)]
+        # Endpoints keep their checks wherever they run: a bad body is still a problem.
+        refused = client.request("POST", "/v1/login", json={"username": 7})
 
     async def pool_size_while_serving() -> float:
         async with app.router.lifespan_context(app):
             return anyio.to_thread.current_default_thread_limiter().total_tokens
 
-    assert anyio.run(pool_size_while_serving) == expected
+    size = anyio.run(pool_size_while_serving)
+    assert [a["on_loop"] for a in answers] == [on_loop] * 3
+    if on_loop:
+        assert len({a["thread"] for a in answers}) == 1  # the event loop's own thread
+    else:
+        assert size == pool
+    assert refused.status_code == 422
+    assert refused.json()["code"] == "invalid-request"
