@@ -58,6 +58,8 @@ __all__ = [
 CONFIG_ENV = "TOKENSIM_SERVE_CONFIG"
 #: Environment variable through which ``serve --ephemeral`` tells worker processes to allow resets.
 EPHEMERAL_ENV = "TOKENSIM_SERVE_EPHEMERAL"
+#: What each server process imports to build its app.
+APP_FACTORY = "tokensim.server.cli_serve:app_from_environment"
 #: The password of every demo account.
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo password, by design
 _DEMO_PIN = "1234"
@@ -275,6 +277,8 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
 def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
     import uvicorn
 
+    from tokensim.server.workers import own_sockets_possible, serve_workers
+
     # Prepare in this process: migrations, the master key and the support token exist before any
     # worker starts, and a wrong master key stops here with a clear message.
     app = create_app(config, ephemeral=args.ephemeral)
@@ -292,15 +296,18 @@ def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
         sys.stdout.flush()
     os.environ[CONFIG_ENV] = _config_to_env(config)
     os.environ[EPHEMERAL_ENV] = "1" if args.ephemeral else "0"
-    uvicorn.run(
-        "tokensim.server.cli_serve:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        server_header=False,
-    )
+    settings: dict[str, Any] = {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "server_header": False,
+    }
+    if args.workers > 1 and own_sockets_possible(args.port):
+        # Each worker listens on a socket of its own, so new connections spread over them.
+        serve_workers(uvicorn.Config(APP_FACTORY, **settings), args.workers)
+    else:
+        uvicorn.run(APP_FACTORY, workers=args.workers, **settings)
     return 0
 
 

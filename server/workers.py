@@ -1,0 +1,117 @@
+"""``tokensim serve --workers N``: N server processes, each accepting on a listening socket of its own.
+
+uvicorn's own supervisor binds one socket in the parent and hands it to every worker, so all workers
+wait on one accept queue, and the kernel wakes the worker that waited last: a burst of new
+connections (a client's connection pool opening at once) lands on a single worker while the others
+idle. On the 2-core benchmark machine, 32 connections opened together all went to one of two
+workers, every time. Here each worker binds its own socket with ``SO_REUSEPORT``, and the kernel
+spreads new connections over the workers' queues by a hash of the connection's addresses.
+
+The supervisor starts the workers, starts another when one dies (a crash or ``kill -9`` of a
+worker), and on SIGINT or SIGTERM stops them all (each finishes its requests in flight). Where the
+platform has no ``SO_REUSEPORT`` (Windows), or the port is 0 (any free port, which would give each
+worker a different one), ``tokensim serve`` uses uvicorn's supervisor instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import signal
+import socket
+import threading
+from multiprocessing.process import BaseProcess
+from types import FrameType
+
+import uvicorn
+
+from tokensim.protocol.errors import InvalidParameter
+
+__all__ = ["own_sockets_possible", "serve_workers"]
+
+_log = logging.getLogger(__name__)
+#: How often the supervisor looks for a worker that died.
+_WATCH_SECONDS = 0.5
+#: How long a worker has to finish its requests after SIGTERM before it is killed.
+_STOP_SECONDS = 30.0
+
+
+def own_sockets_possible(port: int) -> bool:
+    """Whether the workers can each listen on ``port`` with a socket of their own."""
+    return hasattr(socket, "SO_REUSEPORT") and port != 0
+
+
+def serve_workers(config: uvicorn.Config, workers: int) -> None:
+    """Run ``workers`` server processes until SIGINT or SIGTERM.
+
+    Raises:
+        InvalidParameter: the address is taken (by another program, or another tokensim server).
+    """
+    _check_free(config.host, config.port)
+    context = multiprocessing.get_context("spawn")
+    stopping = threading.Event()
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        stopping.set()
+
+    previous = {number: signal.signal(number, stop) for number in (signal.SIGINT, signal.SIGTERM)}
+    processes = [_start(context, config) for _ in range(workers)]
+    try:
+        while not stopping.wait(_WATCH_SECONDS):
+            for i, process in enumerate(processes):
+                if not process.is_alive():
+                    _log.warning(
+                        "server process %s ended (exit %s); starting another", process.pid, process.exitcode
+                    )
+                    processes[i] = _start(context, config)
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.join(_STOP_SECONDS)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _start(context: multiprocessing.context.SpawnContext, config: uvicorn.Config) -> BaseProcess:
+    process = context.Process(target=_worker, args=(config,), name="tokensim-worker")
+    process.start()
+    return process
+
+
+def _worker(config: uvicorn.Config) -> None:
+    """One server process: its own listening socket, then uvicorn's server on it."""
+    uvicorn.Server(config).run(sockets=[_listen(config)])
+
+
+def _listen(config: uvicorn.Config) -> socket.socket:
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener.bind((config.host, config.port))
+    listener.listen(config.backlog)
+    return listener
+
+
+def _check_free(host: str, port: int) -> None:
+    # SO_REUSEPORT lets a second tokensim server (same user) join the first one's port silently, so
+    # a port that already answers is refused; a port held by another program fails the bind.
+    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host  # noqa: S104
+    try:
+        with socket.create_connection((target, port), timeout=0.5):
+            pass
+    except OSError:
+        pass
+    else:
+        raise InvalidParameter(f"{host}:{port} is in use: another server answers there")
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise InvalidParameter(f"cannot listen on {host}:{port}: {e.strerror}") from e
