@@ -44,6 +44,7 @@ from tokensim.server.harness import ALL_KINDS, Enrolled, Harness
 from tokensim.server.views import ChallengeView
 
 __all__ = [
+    "APP_FACTORY",
     "CONFIG_ENV",
     "DEMO_PASSWORD",
     "EPHEMERAL_ENV",
