@@ -28,10 +28,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from alembic.config import Config
 from alembic.runtime.environment import EnvironmentContext
@@ -41,6 +41,7 @@ from sqlalchemy import Connection, Dialect, Engine, Insert, Update, create_engin
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tokensim.protocol.errors import InvalidParameter
@@ -80,7 +81,7 @@ class Prepared:
 
     def __init__(self, statement: Insert | Update) -> None:
         self.statement = statement
-        self._forms: dict[tuple[str, tuple[str, ...]], Any] = {}
+        self._forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
 
     def run(self, session: Session, parameters: Mapping[str, Any]) -> int:
         """Execute in the session's transaction (after flushing it); return the rows matched."""
@@ -91,22 +92,21 @@ class Prepared:
         form = self._forms.get(key)
         if form is None:
             form = self._forms[key] = self._compile(dialect, key[1])
-        sql, order, defaults, processors, compiled = form
-        values = compiled.construct_params({**defaults, **parameters})
-        for name, process in processors:
+        values = form.compiled.construct_params({**form.defaults, **parameters})
+        for name, process in form.processors:
             values[name] = process(values[name])
         cursor = connection.connection.cursor()
         try:
-            cursor.execute(sql, values if order is None else [values[name] for name in order])
+            cursor.execute(form.sql, values if form.order is None else [values[name] for name in form.order])
             return int(cursor.rowcount)
         except dialect.loaded_dbapi.Error as e:
             raise DBAPIError.instance(
-                sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+                form.sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
             ) from e
         finally:
             cursor.close()
 
-    def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> tuple[str, Any, Any, Any, Any]:
+    def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Form:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
         # Columns left out whose default Python supplies (``default=0``): SQLAlchemy's executor would
         # fill them in; here a constant default is filled in, anything else must be given.
@@ -121,7 +121,20 @@ class Prepared:
             for bind, name in compiled.bind_names.items()
             if (process := bind.type.bind_processor(dialect)) is not None
         ]
-        return compiled.string, compiled.positiontup, defaults, processors, compiled
+        return _Form(compiled.string, compiled.positiontup, defaults, processors, compiled)
+
+
+class _Form(NamedTuple):
+    """A :class:`Prepared` statement as one database runs it, for one set of parameter names."""
+
+    sql: str
+    #: The parameter names in order, for a driver with positional parameters (SQLite); else None.
+    order: list[str] | None
+    #: Constant column defaults of columns the parameters leave out.
+    defaults: dict[str, Any]
+    #: The type conversions of the parameters that have one (Decimal, bool, bytes, float).
+    processors: Sequence[tuple[str, Callable[[Any], Any]]]
+    compiled: SQLCompiler
 
 
 def changed(

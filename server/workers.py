@@ -88,30 +88,38 @@ def _worker(config: uvicorn.Config) -> None:
 
 
 def _listen(config: uvicorn.Config) -> socket.socket:
-    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    listener = _reuse_port_socket(config.host)
     listener.bind((config.host, config.port))
     listener.listen(config.backlog)
     return listener
 
 
+def _reuse_port_socket(host: str) -> socket.socket:
+    """A TCP socket for ``host`` that may share its port with the other workers' sockets."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    created = socket.socket(family, socket.SOCK_STREAM)
+    created.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    created.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    return created
+
+
 def _check_free(host: str, port: int) -> None:
     # SO_REUSEPORT lets a second tokensim server (same user) join the first one's port silently, so
     # a port that already answers is refused; a port held by another program fails the bind.
-    target = "127.0.0.1" if host in ("0.0.0.0", "") else "::1" if host == "::" else host  # noqa: S104
-    try:
-        with socket.create_connection((target, port), timeout=0.5):
-            pass
-    except OSError:
-        pass
-    else:
+    if _answers(host, port):
         raise InvalidParameter(f"{host}:{port} is in use: another server answers there")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    with _reuse_port_socket(host) as probe:
         try:
             probe.bind((host, port))
         except OSError as e:
             raise InvalidParameter(f"cannot listen on {host}:{port}: {e.strerror}") from e
+
+
+def _answers(host: str, port: int) -> bool:
+    """Whether something accepts connections on ``host:port`` (a wildcard host is tried on loopback)."""
+    target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)  # noqa: S104
+    try:
+        with socket.create_connection((target, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
