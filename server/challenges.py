@@ -39,7 +39,7 @@ from tokensim.protocol.messages import Challenge as ChallengeMessage
 from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
-from tokensim.server.db import Prepared, changed
+from tokensim.server.db import Prepared, PreparedLoad, changed
 from tokensim.server.errors import (
     AccountLocked,
     ChallengeClosed,
@@ -80,7 +80,7 @@ SENDER = "tokensim"
 # parameter never takes a column's name: Core would read it as a value to SET.
 
 #: A challenge with its device, the user who answers and (for a login) its login, in one read.
-_LOAD = (
+_LOAD = PreparedLoad(
     select(Challenge, Device, User, Login)
     .join(Device, Device.id == Challenge.device_id)
     .join(User, User.id == Challenge.user_id)
@@ -425,11 +425,13 @@ class Challenges:
         """
         core = self._core
         now = core.clock.now()
-        with core.db.read() as session:
-            row = session.execute(_LOAD, {"id": challenge_id}).one_or_none()
+        row = _LOAD.one_or_none(core.db, {"id": challenge_id})
         if row is None:
             raise NotFound("no such challenge")
-        challenge, device, user, login = row
+        challenge: Challenge = row[0]
+        device: Device = row[1]
+        user: User = row[2]
+        login: Login | None = row[3]
         if challenge.purpose != purpose or challenge.login_id != login_id:
             raise NotFound("no such challenge")
         if login is not None and login.expires_at <= now:

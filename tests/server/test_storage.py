@@ -12,15 +12,16 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, inspect, select, text, update
 from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.config import MASTER_KEY_ENV, ServerConfig
-from tokensim.server.db import Database, Prepared, changed
+from tokensim.server.db import Database, Prepared, PreparedLoad, changed
 from tokensim.server.errors import MasterKeyError
 from tokensim.server.harness import ALL_KINDS, Harness
-from tokensim.server.models import Base, User
+from tokensim.server.models import Base, Device, User
+from tokensim.server.models import Session as SessionRow
 from tokensim.server.service import Service
 
 from .conftest import NO_ENV, PASSWORD, PHONE
@@ -282,3 +283,78 @@ def test_prepared_statements_convert_values_count_rows_and_roll_back(
             assert session.scalars(select(User.id).order_by(User.id)).all() == ["u1"]
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_prepared_load_gives_what_a_session_loads_as_detached_rows(
+    request: pytest.FixtureRequest, tmp_path: Path, backend: str
+) -> None:
+    url = (
+        request.getfixturevalue("postgres_schema_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/load.sqlite3"
+    )
+    db = Database(url)
+    try:
+        db.migrate()
+        user = {
+            "id": "u1",
+            "username": "loaded",
+            "password_hash": "x",
+            "jurisdiction": "US",
+            "primary_user": True,  # Boolean: SQLite hands back 1
+            "equity": Decimal("1234.50"),  # Numeric: SQLite hands back a float or a string
+            "status": "active",
+            "created_at": 7.25,
+            "bank_instructions": b"\x00\xff",
+        }
+        with db.write() as session:
+            session.execute(insert(User), [user])
+            session.execute(
+                insert(SessionRow),
+                [
+                    {
+                        "token_digest": "t1",
+                        "user_id": "u1",
+                        "scope": "portal",
+                        "created_at": 1,
+                        "expires_at": 2,
+                    }
+                ],
+            )
+        load = PreparedLoad(
+            select(SessionRow, User, Device)
+            .join(User, User.id == SessionRow.user_id)
+            .outerjoin(Device, Device.id == SessionRow.device_id)
+            .where(SessionRow.token_digest == bindparam("digest"))
+        )
+        row = load.one_or_none(db, {"digest": "t1"})
+        assert row is not None
+        grant, owner, device = row
+        assert device is None  # the outer join found no device
+        with db.read() as session:
+            expected = [session.get(SessionRow, "t1"), session.get(User, "u1")]
+        for loaded, wanted in zip((grant, owner), expected, strict=True):
+            assert type(loaded) is type(wanted)
+            state = inspect(loaded)
+            assert state.detached
+            assert state.identity == inspect(wanted).identity
+            for attribute in state.mapper.column_attrs:
+                got, want = getattr(loaded, attribute.key), getattr(wanted, attribute.key)
+                assert (got, type(got)) == (want, type(want)), attribute.key
+        assert (owner.primary_user, owner.equity, owner.bank_instructions) == (
+            True,
+            Decimal("1234.50"),
+            b"\x00\xff",
+        )
+        assert load.one_or_none(db, {"digest": "nobody"}) is None
+    finally:
+        db.dispose()
+
+    # A driver error comes out as SQLAlchemy's: here the schema was never created.
+    empty = Database(f"sqlite:///{tmp_path}/empty.sqlite3")
+    try:
+        with pytest.raises(DatabaseError):
+            PreparedLoad(select(User).where(User.id == bindparam("id"))).one_or_none(empty, {"id": "u1"})
+    finally:
+        empty.dispose()
