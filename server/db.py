@@ -105,13 +105,8 @@ class Prepared:
         values = form.compiled.construct_params({**form.defaults, **parameters})
         for name, process in form.processors:
             values[name] = process(values[name])
-        try:
-            cursor.execute(form.sql, values if form.order is None else [values[name] for name in form.order])
-            return int(cursor.rowcount)
-        except dialect.loaded_dbapi.Error as e:
-            raise DBAPIError.instance(
-                form.sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-            ) from e
+        _execute(cursor, form.sql, form.order, values, dialect)
+        return int(cursor.rowcount)
 
     def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Form:
         compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
@@ -129,6 +124,21 @@ class Prepared:
             if (process := bind.type.bind_processor(dialect)) is not None
         ]
         return _Form(compiled.string, compiled.positiontup, defaults, processors, compiled)
+
+
+def _execute(
+    cursor: Any, sql: str, order: Sequence[str] | None, values: Mapping[str, Any], dialect: Dialect
+) -> None:
+    """Run compiled SQL on a driver cursor (or connection); driver errors come out as SQLAlchemy's.
+
+    ``order`` lists the parameter names for a driver with positional parameters (SQLite).
+    """
+    try:
+        cursor.execute(sql, values if order is None else [values[name] for name in order])
+    except dialect.loaded_dbapi.Error as e:
+        raise DBAPIError.instance(
+            sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
+        ) from e
 
 
 def _cursor(session: Session) -> tuple[Any, Dialect]:
@@ -210,7 +220,7 @@ class PreparedLoad:
         connection = database.engine.raw_connection()
         try:
             cursor = connection.cursor()
-            cursor.execute(form.sql, values if form.order is None else [values[name] for name in form.order])
+            _execute(cursor, form.sql, form.order, values, dialect)
             row = cursor.fetchone()
             if form.processors is None:
                 # The conversions may depend on the column types the driver reports, so they are
@@ -221,10 +231,6 @@ class PreparedLoad:
                 ]
                 form = self._forms[dialect.name] = form._replace(processors=processors)
             cursor.close()
-        except dialect.loaded_dbapi.Error as e:
-            raise DBAPIError.instance(
-                form.sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-            ) from e
         finally:
             connection.close()
         if row is None:
@@ -301,11 +307,7 @@ def _sqlite_begin(connection: Connection) -> None:
     # Straight to the driver: through ``exec_driver_sql`` this one statement cost about 60
     # microseconds of Python, twice per verification. Its errors (a lock not granted within
     # busy_timeout) are raised as SQLAlchemy's own, as from any statement.
-    dbapi = connection.dialect.loaded_dbapi
-    try:
-        connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
-    except dbapi.Error as e:
-        raise DBAPIError.instance(statement, None, e, dbapi.Error, dialect=connection.dialect) from e
+    _execute(connection.connection.driver_connection, statement, (), {}, connection.dialect)
 
 
 class Database:
