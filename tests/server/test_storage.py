@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+from collections.abc import Iterator
 from decimal import Decimal
 from importlib import resources
 from pathlib import Path
@@ -230,126 +231,105 @@ def _write_then_note(db: Database, order: list[str]) -> None:
         order.append("second wrote")
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_prepared_statements_convert_values_count_rows_and_roll_back(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str
-) -> None:
+#: One user row with a value of each type that needs converting on its way in or out.
+_USER_ROW = {
+    "id": "u1",
+    "username": "prepared",
+    "password_hash": "x",
+    "jurisdiction": "US",
+    "primary_user": True,  # Boolean: SQLite stores 1
+    "equity": Decimal("1234.50"),  # Numeric: SQLite stores a float or a string
+    "status": "active",
+    "created_at": 7,  # Float: an int is converted too
+    "bank_instructions": b"\x00\xff",
+}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def migrated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A migrated database of each backend, disposed afterwards."""
     url = (
         request.getfixturevalue("postgres_schema_url")
-        if backend == "postgresql"
+        if request.param == "postgresql"
         else f"sqlite:///{tmp_path}/prepared.sqlite3"
     )
     db = Database(url)
     try:
         db.migrate()
-        add_user = Prepared(insert(User))
-        lock = Prepared(
-            update(User)
-            .where(User.id == bindparam("user_id"), User.account_locked_at.is_(None))
-            .values(account_locked_at=bindparam("now"))
-        )
-        row = {
-            "id": "u1",
-            "username": "prepared",
-            "password_hash": "x",
-            "jurisdiction": "US",
-            "primary_user": True,
-            "equity": Decimal("1234.50"),  # Numeric: converted by the type's bind processor
-            "status": "active",
-            "created_at": 7,  # Float: an int is converted too
-            "bank_instructions": b"\x00\xff",
-        }
-        with db.write() as session:
-            assert add_user.run(session, row) == 1
-            assert changed(session, lock, {"user_id": "u1", "now": 9.5}) == 1
-            assert changed(session, lock, {"user_id": "u1", "now": 10.0}) == 0  # locked already
-            assert changed(session, lock, {"user_id": "nobody", "now": 10.0}) == 0
-        with db.read() as session:
-            user = session.get(User, "u1")
-            assert user is not None
-            assert (user.equity, user.created_at, user.account_locked_at) == (Decimal("1234.50"), 7.0, 9.5)
-            assert (user.password_failures, user.penny_stocks) == (0, False)  # column defaults applied
-            assert user.bank_instructions == b"\x00\xff"
-
-        # A driver error comes out as SQLAlchemy's, and the transaction's earlier writes go with it.
-        def add_two() -> None:
-            with db.write() as session:
-                assert add_user.run(session, row | {"id": "u2", "username": "other"}) == 1
-                add_user.run(session, row | {"id": "u3"})  # the username is taken
-
-        with pytest.raises(IntegrityError):
-            add_two()
-        with db.read() as session:
-            assert session.scalars(select(User.id).order_by(User.id)).all() == ["u1"]
+        yield db
     finally:
         db.dispose()
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_prepared_load_gives_what_a_session_loads_as_detached_rows(
-    request: pytest.FixtureRequest, tmp_path: Path, backend: str
-) -> None:
-    url = (
-        request.getfixturevalue("postgres_schema_url")
-        if backend == "postgresql"
-        else f"sqlite:///{tmp_path}/load.sqlite3"
+def test_prepared_statements_convert_values_count_rows_and_roll_back(migrated: Database) -> None:
+    db = migrated
+    add_user = Prepared(insert(User))
+    lock = Prepared(
+        update(User)
+        .where(User.id == bindparam("user_id"), User.account_locked_at.is_(None))
+        .values(account_locked_at=bindparam("now"))
     )
-    db = Database(url)
-    try:
-        db.migrate()
-        user = {
-            "id": "u1",
-            "username": "loaded",
-            "password_hash": "x",
-            "jurisdiction": "US",
-            "primary_user": True,  # Boolean: SQLite hands back 1
-            "equity": Decimal("1234.50"),  # Numeric: SQLite hands back a float or a string
-            "status": "active",
-            "created_at": 7.25,
-            "bank_instructions": b"\x00\xff",
-        }
+    row = _USER_ROW
+    with db.write() as session:
+        assert add_user.run(session, row) == 1
+        assert changed(session, lock, {"user_id": "u1", "now": 9.5}) == 1
+        assert changed(session, lock, {"user_id": "u1", "now": 10.0}) == 0  # locked already
+        assert changed(session, lock, {"user_id": "nobody", "now": 10.0}) == 0
+    with db.read() as session:
+        user = session.get(User, "u1")
+        assert user is not None
+        assert (user.equity, user.created_at, user.account_locked_at) == (Decimal("1234.50"), 7.0, 9.5)
+        assert (user.password_failures, user.penny_stocks) == (0, False)  # column defaults applied
+        assert user.bank_instructions == b"\x00\xff"
+
+    # A driver error comes out as SQLAlchemy's, and the transaction's earlier writes go with it.
+    def add_two() -> None:
         with db.write() as session:
-            session.execute(insert(User), [user])
-            session.execute(
-                insert(SessionRow),
-                [
-                    {
-                        "token_digest": "t1",
-                        "user_id": "u1",
-                        "scope": "portal",
-                        "created_at": 1,
-                        "expires_at": 2,
-                    }
-                ],
-            )
-        load = PreparedLoad(
-            select(SessionRow, User, Device)
-            .join(User, User.id == SessionRow.user_id)
-            .outerjoin(Device, Device.id == SessionRow.device_id)
-            .where(SessionRow.token_digest == bindparam("digest"))
+            assert add_user.run(session, row | {"id": "u2", "username": "other"}) == 1
+            add_user.run(session, row | {"id": "u3"})  # the username is taken
+
+    with pytest.raises(IntegrityError):
+        add_two()
+    with db.read() as session:
+        assert session.scalars(select(User.id).order_by(User.id)).all() == ["u1"]
+
+
+def test_prepared_load_gives_what_a_session_loads_as_detached_rows(
+    migrated: Database, tmp_path: Path
+) -> None:
+    db = migrated
+    with db.write() as session:
+        session.execute(insert(User), [_USER_ROW])
+        session.execute(
+            insert(SessionRow),
+            [{"token_digest": "t1", "user_id": "u1", "scope": "portal", "created_at": 1, "expires_at": 2}],
         )
-        row = load.one_or_none(db, {"digest": "t1"})
-        assert row is not None
-        grant, owner, device = row
-        assert device is None  # the outer join found no device
-        with db.read() as session:
-            expected = [session.get(SessionRow, "t1"), session.get(User, "u1")]
-        for loaded, wanted in zip((grant, owner), expected, strict=True):
-            assert type(loaded) is type(wanted)
-            state = inspect(loaded)
-            assert state.detached
-            assert state.identity == inspect(wanted).identity
-            for attribute in state.mapper.column_attrs:
-                got, want = getattr(loaded, attribute.key), getattr(wanted, attribute.key)
-                assert (got, type(got)) == (want, type(want)), attribute.key
-        assert (owner.primary_user, owner.equity, owner.bank_instructions) == (
-            True,
-            Decimal("1234.50"),
-            b"\x00\xff",
-        )
-        assert load.one_or_none(db, {"digest": "nobody"}) is None
-    finally:
-        db.dispose()
+    load = PreparedLoad(
+        select(SessionRow, User, Device)
+        .join(User, User.id == SessionRow.user_id)
+        .outerjoin(Device, Device.id == SessionRow.device_id)
+        .where(SessionRow.token_digest == bindparam("digest"))
+    )
+    row = load.one_or_none(db, {"digest": "t1"})
+    assert row is not None
+    grant, owner, device = row
+    assert device is None  # the outer join found no device
+    with db.read() as session:
+        expected = [session.get(SessionRow, "t1"), session.get(User, "u1")]
+    for loaded, wanted in zip((grant, owner), expected, strict=True):
+        assert type(loaded) is type(wanted)
+        state = inspect(loaded)
+        assert state.detached
+        assert state.identity == inspect(wanted).identity
+        for attribute in state.mapper.column_attrs:
+            got, want = getattr(loaded, attribute.key), getattr(wanted, attribute.key)
+            assert (got, type(got)) == (want, type(want)), attribute.key
+    assert (owner.primary_user, owner.equity, owner.bank_instructions) == (
+        True,
+        Decimal("1234.50"),
+        b"\x00\xff",
+    )
+    assert load.one_or_none(db, {"digest": "nobody"}) is None
 
     # A driver error comes out as SQLAlchemy's: here the schema was never created.
     empty = Database(f"sqlite:///{tmp_path}/empty.sqlite3")
