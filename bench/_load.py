@@ -61,6 +61,18 @@ def free_port() -> int:
         return port
 
 
+@dataclass(frozen=True)
+class Server:
+    """A server under load: its base URL and its process group.
+
+    The group is the first process's pid (every server here starts in a session of its own, so its
+    workers share that group); the load reads the group's CPU time from /proc before and after.
+    """
+
+    base: str
+    group: int
+
+
 @dataclass
 class Step:
     """One HTTP request of a verification.
@@ -104,6 +116,10 @@ class Figures:
     statuses: dict[str, int] = field(default_factory=dict)
     #: The machine's 1-minute load average when the run ended: other work on the machine shows here.
     load_average: float = 0.0
+    #: CPU time per verification of the server's processes and of this load generator, in ms (None
+    #: where /proc cannot be read). On 2 shared cores these say where the throughput goes.
+    server_cpu_ms: float | None = None
+    client_cpu_ms: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -153,9 +169,43 @@ def _ready(base: str, work: Sequence[Sequence[Verification]]) -> list[list[list[
     ]
 
 
-async def _drive(
-    base: str, work: Sequence[Sequence[Verification]], seconds: float
-) -> tuple[list[float], dict[str, int], int, float]:
+def group_cpu_seconds(group: int) -> float | None:
+    """CPU seconds (user and system) used so far by the live processes of process group ``group``.
+
+    None where there is no /proc to read (the benchmarks are Linux scripts; only this figure needs it).
+    """
+    try:
+        entries = os.listdir("/proc")
+    except FileNotFoundError:
+        return None
+    ticks = 0
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path("/proc", entry, "stat").read_text()
+        except OSError:
+            continue  # the process ended since the listing
+        # proc(5): the fields after "(command) " start at the state (field 3); pgrp is field 5,
+        # utime and stime fields 14 and 15. The command may hold spaces and parentheses.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == group:
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class _Driven:
+    latencies: list[float]
+    statuses: dict[str, int]
+    errors: int
+    elapsed: float
+    server_cpu: float | None
+    client_cpu: float
+
+
+async def _drive(server: Server, work: Sequence[Sequence[Verification]], seconds: float) -> _Driven:
+    base = server.base
     latencies: list[float] = []
     statuses: dict[str, int] = {}
     errors = 0
@@ -211,14 +261,19 @@ async def _drive(
         # skip it, so the load generator's own pauses stay out of the measured latencies.
         gc.collect()
         gc.freeze()
+        server_before = group_cpu_seconds(server.group)
+        client_before = time.process_time()
         began = time.perf_counter()
         deadline = began + seconds
         await asyncio.gather(*(worker(mine, http) for mine, http in zip(ready, sessions, strict=True)))
         elapsed = time.perf_counter() - began
+        client_cpu = time.process_time() - client_before
+        server_after = group_cpu_seconds(server.group)
     finally:
         await asyncio.gather(*(http.close() for http in sessions))
         gc.unfreeze()
-    return latencies, statuses, errors, elapsed
+    server_cpu = None if server_before is None or server_after is None else server_after - server_before
+    return _Driven(latencies, statuses, errors, elapsed, server_cpu, client_cpu)
 
 
 def _accepts(accept: Callable[[Any], bool], raw: bytes) -> bool:
@@ -231,7 +286,7 @@ def _accepts(accept: Callable[[Any], bool], raw: bytes) -> bool:
 
 
 def run_load(
-    base: str,
+    server: Server,
     work: Sequence[Sequence[Verification]],
     *,
     concurrency: int,
@@ -243,9 +298,14 @@ def run_load(
 ) -> Figures:
     """Send each client's share of ``work`` (one list per client) until done or ``seconds`` pass."""
     assert len(work) == concurrency
-    latencies, statuses, errors, elapsed = asyncio.run(_drive(base, work, seconds))
+    driven = asyncio.run(_drive(server, work, seconds))
+    latencies, errors, elapsed = driven.latencies, driven.errors, driven.elapsed
     done = len(latencies)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive") if done >= 2 else [0.0] * 99
+
+    def per_verification(cpu: float | None) -> float | None:
+        return None if cpu is None or not done else round(cpu / done * 1000, 3)
+
     return Figures(
         target=target,
         form=form,
@@ -261,8 +321,10 @@ def run_load(
         p95_ms=round(cuts[94] * 1000, 2),
         p99_ms=round(cuts[98] * 1000, 2),
         error_rate=round(errors / done, 4) if done else 0.0,
-        statuses=statuses,
+        statuses=driven.statuses,
         load_average=round(os.getloadavg()[0], 2),
+        server_cpu_ms=per_verification(driven.server_cpu),
+        client_cpu_ms=per_verification(driven.client_cpu),
     )
 
 
@@ -319,7 +381,7 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 
 @contextmanager
-def tokensim_server(folder: Path, database_url: str | None, workers: int) -> Iterator[str]:
+def tokensim_server(folder: Path, database_url: str | None, workers: int) -> Iterator[Server]:
     """``tokensim serve`` on a free port of 127.0.0.1 (access log off: --log-level warning)."""
     port = free_port()
     command = [sys.executable, "-m", "tokensim.server.cli", "serve", "--port", str(port)]
@@ -333,7 +395,7 @@ def tokensim_server(folder: Path, database_url: str | None, workers: int) -> Ite
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/v1/health", process, log)
-        yield base
+        yield Server(base, process.pid)
     finally:
         stop(process)
 
@@ -352,6 +414,8 @@ def print_table(rows: Sequence[Figures], out: Callable[[str], None] = print) -> 
         "p99 ms",
         "errors",
         "load",
+        "srv cpu ms",
+        "cli cpu ms",
     )
     lines = [header]
     for r in rows:
@@ -369,6 +433,8 @@ def print_table(rows: Sequence[Figures], out: Callable[[str], None] = print) -> 
                 f"{r.p99_ms:.1f}",
                 f"{r.error_rate:.1%}",
                 f"{r.load_average:.1f}",
+                "-" if r.server_cpu_ms is None else f"{r.server_cpu_ms:.2f}",
+                "-" if r.client_cpu_ms is None else f"{r.client_cpu_ms:.2f}",
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]

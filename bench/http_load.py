@@ -14,7 +14,9 @@ the TOTP code is computed as the request leaves). Each run stops at ``--count`` 
 database) is the ceiling. With ``--privacyidea`` it also runs privacyidea_load.py's load in the same
 run and prints the ratio. The load generator is this process (aiohttp, one session and keep-alive
 connection per client; bodies encoded before the clock starts), the server another; on a 2-core
-machine they share the cores.
+machine they share the cores. So each run also prints the CPU time per verification of the server's
+processes (read from /proc for its process group) and of the load generator: with one server
+process the ratio to the no-op ceiling is about the ratio of the two server figures.
 
 This is a script that prints figures, not a test: nothing here asserts a time.
 """
@@ -196,10 +198,10 @@ def bench_tokensim(
                 for concurrency in concurrencies:
                     prepared[(form, concurrency)] = prepare(service, harness, seeded, concurrency, count)
     results: list[Figures] = []
-    with tokensim_server(folder, database_url, workers) as base:
+    with tokensim_server(folder, database_url, workers) as server:
         for concurrency in concurrencies:
             run_load(
-                base,
+                server,
                 noop_work(200, concurrency),
                 concurrency=concurrency,
                 seconds=5,
@@ -209,7 +211,7 @@ def bench_tokensim(
                 workers=workers,
             )
             figures = run_load(
-                base,
+                server,
                 noop_work(count, concurrency),
                 concurrency=concurrency,
                 seconds=seconds,
@@ -223,7 +225,7 @@ def bench_tokensim(
         for form in forms:
             for concurrency in concurrencies:
                 figures = run_load(
-                    base,
+                    server,
                     prepared[(form, concurrency)],
                     concurrency=concurrency,
                     seconds=seconds,

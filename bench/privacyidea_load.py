@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 from _load import (
     Figures,
+    Server,
     Step,
     Verification,
     free_port,
@@ -121,7 +122,7 @@ def configure(folder: Path, bin_dir: Path) -> tuple[dict[str, str], str]:
 
 
 @contextmanager
-def gunicorn(folder: Path, bin_dir: Path, env: dict[str, str], workers: int) -> Iterator[str]:
+def gunicorn(folder: Path, bin_dir: Path, env: dict[str, str], workers: int) -> Iterator[Server]:
     port = free_port()
     log = folder / "gunicorn.log"
     command = [str(bin_dir / "gunicorn"), "--workers", str(workers), "--bind", f"127.0.0.1:{port}"]
@@ -133,7 +134,7 @@ def gunicorn(folder: Path, bin_dir: Path, env: dict[str, str], workers: int) -> 
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(f"{base}/healthz/", process, log)
-        yield base
+        yield Server(base, process.pid)
     finally:
         stop(process)
 
@@ -189,12 +190,12 @@ def bench_privacyidea(
         return []
     env, password = configure(folder, bin_dir)
     results: list[Figures] = []
-    with gunicorn(folder, bin_dir, env, workers) as base:
+    with gunicorn(folder, bin_dir, env, workers) as server:
         for concurrency in concurrencies:
-            work = enroll_and_prepare(base, password, concurrency, count)
+            work = enroll_and_prepare(server.base, password, concurrency, count)
             warm = [w[:5] for w in work]
             run_load(
-                base,
+                server,
                 warm,
                 concurrency=concurrency,
                 seconds=5,
@@ -204,7 +205,7 @@ def bench_privacyidea(
                 workers=workers,
             )
             figures = run_load(
-                base,
+                server,
                 [w[5:] for w in work],
                 concurrency=concurrency,
                 seconds=seconds,

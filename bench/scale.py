@@ -225,9 +225,9 @@ def main() -> int:
                         count = session.scalar(select(func.count()).select_from(Device))
                     assert count == size, (count, size)
                     work = prepare(service, seed, size, args.concurrency, args.count)
-                with tokensim_server(folder, url, 1) as base:
+                with tokensim_server(folder, url, 1) as server:
                     run_load(
-                        base,
+                        server,
                         [w[:20] for w in work],
                         concurrency=args.concurrency,
                         seconds=5,
@@ -237,7 +237,7 @@ def main() -> int:
                         workers=1,
                     )
                     figures: Figures = run_load(
-                        base,
+                        server,
                         [w[20:] for w in work],
                         concurrency=args.concurrency,
                         seconds=args.seconds,
