@@ -97,6 +97,16 @@ _ANSWERED = Prepared(
     )
     .values(status="answered", answered_at=bindparam("now"))
 )
+#: A phone's decision moves an open push or QR request to ``approved`` or ``denied``, once, before it expires.
+_DECIDED = Prepared(
+    update(Challenge)
+    .where(
+        Challenge.id == bindparam("challenge_id"),
+        Challenge.status == "open",
+        Challenge.expires_at > bindparam("now"),
+    )
+    .values(status=bindparam("status"))
+)
 #: A right answer resets the account's failure counter, unless the account was locked meanwhile.
 _ACCOUNT_SUCCESS = Prepared(
     update(User)
@@ -669,18 +679,13 @@ class Challenges:
         """
         core = self._core
         now = core.clock.now()
-        with core.db.read() as session:
-            challenge = session.get(Challenge, decision.request_id)
-            device = None if challenge is None else session.get(Device, challenge.device_id)
-            user = None if challenge is None else session.get(User, challenge.user_id)
-        if (
-            challenge is None
-            or device is None
-            or user is None
-            or challenge.push_request is None
-            or device.serial != decision.key_id
-            or device.public_key is None
-        ):
+        row = _LOAD.one_or_none(core.db, {"id": decision.request_id})
+        if row is None:
+            raise NotFound("no such request for this registration")
+        challenge: Challenge = row[0]
+        device: Device = row[1]
+        user: User = row[2]
+        if challenge.push_request is None or device.serial != decision.key_id or device.public_key is None:
             raise NotFound("no such request for this registration")
         if challenge.status in ("approved", "denied", "answered"):
             raise ReplayedCode("this request was decided already")
@@ -694,10 +699,7 @@ class Challenges:
             raise error from None
         status = "approved" if decision.approved else "denied"
         with core.db.write() as session:
-            still_open = update(Challenge).where(
-                Challenge.id == challenge.id, Challenge.status == "open", Challenge.expires_at > now
-            )
-            if changed(session, still_open.values(status=status)) != 1:
+            if _DECIDED.run(session, {"challenge_id": challenge.id, "now": now, "status": status}) != 1:
                 raise ReplayedCode("this request was decided already")
             core.audit.record(
                 session,
