@@ -15,7 +15,11 @@ from typing import TypeVar
 import pytest
 
 from tokensim.emulators import Device, create
+from tokensim.emulators.devices.ib_key import IbKeyApp
+from tokensim.emulators.devices.phone import find_code
 from tokensim.protocol.clock import FixedClock
+from tokensim.protocol.provisioning import DeviceKind, Provisioning
+from tokensim.server.carrier import ReadableCarrier
 from tokensim.server.service import Service
 
 from .conftest import NO_ENV, PASSWORD, fast_config
@@ -77,3 +81,22 @@ def enroll(service: Service, kind: str) -> tuple[str, Device]:
     service.accounts.activate_without_proof(enrollment.device.id)
     assert enrollment.provisioning is not None
     return enrollment.device.id, create(enrollment.provisioning, clock=service.core.clock)
+
+
+def enroll_ib_key(service: Service, number: str = "+15550100") -> tuple[str, IbKeyApp]:
+    """Make ``alice`` with an IB Key activated by its app (PIN 1234), as the phone would: its id and app.
+
+    The activation token is read from the outbox the server texted it to.
+    """
+    service.accounts.create_user("alice", PASSWORD, phones=[number])
+    enrollment = service.accounts.enroll("alice", "ib-key", number=number)
+    carrier = service.core.carrier
+    assert isinstance(carrier, ReadableCarrier)
+    [text] = [entry.text for entry in carrier.messages(to=number)]
+    token = find_code(text)
+    assert token is not None, "the activation text has no token"
+    app = create(Provisioning(kind=DeviceKind.IB_KEY, serial="phone"), clock=service.core.clock)
+    assert isinstance(app, IbKeyApp)
+    provisioning = service.accounts.activate_ib_key(app.begin_activation("alice", token, pin="1234"))
+    app.complete_activation("alice", provisioning)
+    return enrollment.device.id, app

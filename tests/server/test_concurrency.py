@@ -13,13 +13,14 @@ from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.emulators.devices.dsc import DigitalSecurityCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import ReplayedCode, TokensimError
-from tokensim.server.errors import LoginExpired
+from tokensim.server.errors import LoginExpired, PushDenied
 from tokensim.server.service import Service
 
 from .conftest import PASSWORD
 from .race_helpers import (
     THREADS,
     enroll,
+    enroll_ib_key,
     race,
     two_services,  # noqa: F401 - the ``services`` fixture
 )
@@ -96,3 +97,36 @@ def test_two_right_answers_to_one_login_make_one_session(services: tuple[Service
     wins, errors = race(calls)
     assert len(wins) == 1
     assert all(isinstance(e, LoginExpired) for e in errors), {type(e).__name__ for e in errors}
+
+
+def test_approvals_and_denials_of_one_push_sent_at_once_decide_it_exactly_once(
+    services: tuple[Service, Service],
+) -> None:
+    first, second = services
+    device_id, app = enroll_ib_key(first)
+    started = first.logins.start("alice", PASSWORD)
+    challenge = first.logins.challenge(started.login_id, device_id)
+    [request] = first.challenges.pending_pushes(app.key_id("alice"))
+    # The phone signs both answers (the request shown twice, tapped both ways); every copy of each
+    # goes out at once.
+    app.receive_push(request)
+    approval = app.approve(challenge.id, pin="1234")
+    app.receive_push(request)
+    denial = app.deny(challenge.id, pin="1234")
+    calls = [
+        (lambda s=service, d=decision: s.challenges.decide(d))
+        for service, decision in zip(
+            [first, second] * (THREADS // 2), [approval, approval, denial] * (THREADS // 3), strict=True
+        )
+    ]
+    wins, errors = race(calls)
+    assert len(wins) == 1
+    assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
+    decisions = list(first.accounts.audit(event="push.decision"))
+    assert [event.outcome for event in decisions] == wins
+    # The login follows the one decision that was taken, whichever it was.
+    if wins == ["approved"]:
+        assert second.logins.answer(started.login_id, challenge.id, None).token
+    else:
+        with pytest.raises(PushDenied):
+            second.logins.answer(started.login_id, challenge.id, None)
