@@ -21,6 +21,8 @@ HOST = ROOT / "firmware-notes" / "host"
 HEADER = ROOT / "firmware-notes" / "tsim" / "src" / "tsim.h"
 #: Longest wait for a process to print its first line; a safety net, not a timed assertion.
 START_TIMEOUT = 20.0
+#: What a copy of firmware-notes/ leaves behind: build outputs and node modules are not sources.
+_NOT_SOURCES = shutil.ignore_patterns("build", "node_modules", "__pycache__")
 
 
 @dataclass(frozen=True)
@@ -38,15 +40,19 @@ def firmware_build(tmp_path_factory: pytest.TempPathFactory) -> Build:
         pytest.skip("no C compiler (gcc or cc) on PATH: the reference firmware cannot be built here")
     if shutil.which("make") is None:
         pytest.skip("no make on PATH: the reference firmware's host build needs it")
-    out = tmp_path_factory.mktemp("tsim-build")
+    # The documented command, from a clean copy of the tree: make creates the OUT folder itself.
+    tree = tmp_path_factory.mktemp("tsim-tree")
+    shutil.copytree(ROOT / "firmware-notes", tree / "firmware-notes", ignore=_NOT_SOURCES)
     result = subprocess.run(
-        ["make", "-C", str(HOST), f"OUT={out}", f"CC={compiler}"],
+        ["make", "-C", "firmware-notes/host", "OUT=build/host", f"CC={compiler}"],
+        cwd=tree,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
     )
     assert result.returncode == 0, f"host build failed:\n{result.stdout}\n{result.stderr}"
+    out = tree / "firmware-notes" / "host" / "build" / "host"
     return Build(host=out / "tsim_host", unit=out / "tsim_unit")
 
 
