@@ -85,9 +85,7 @@ def stop(process: subprocess.Popen[str]) -> None:
 Spawn = Callable[..., str]
 
 
-@pytest.fixture
-def spawn(request: pytest.FixtureRequest) -> Iterator[Spawn]:
-    """Start a board process from an argument list and return the URL it prints; stopped afterwards."""
+def _spawner() -> Iterator[Spawn]:
     processes: list[subprocess.Popen[str]] = []
 
     def start(*argv: str | os.PathLike[str]) -> str:
@@ -104,3 +102,111 @@ def spawn(request: pytest.FixtureRequest) -> Iterator[Spawn]:
     yield start
     for process in processes:
         stop(process)
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start a board process from an argument list and return the URL it prints; stopped afterwards."""
+    yield from _spawner()
+
+
+@pytest.fixture(scope="module")
+def module_spawn() -> Iterator[Spawn]:
+    """:func:`spawn` for boards shared by a test module."""
+    yield from _spawner()
+
+
+NOTES = ROOT / "firmware-notes"
+SIMAVR_HEADER = Path("/usr/include/simavr/sim_avr.h")
+ARDUINO_CORE = Path("/usr/share/arduino/hardware/arduino/avr/cores/arduino/Arduino.h")
+
+
+@dataclass(frozen=True)
+class AvrBuild:
+    """The Uno sketch built for the ATmega328P, and the simavr harness that runs it."""
+
+    out: Path
+    elf: Path
+    simavr: Path
+    report: str  # what `make avr` printed: flash and RAM use
+
+
+def _missing_avr_tools() -> str | None:
+    for tool in ("avr-gcc", "avr-size", "make", "cc"):
+        if shutil.which(tool) is None:
+            return f"no {tool} on PATH (Debian: gcc-avr avr-libc binutils-avr; .ci/run installs them)"
+    if not ARDUINO_CORE.exists():
+        return f"no Arduino AVR core at {ARDUINO_CORE.parent} (Debian: arduino-core-avr)"
+    if not SIMAVR_HEADER.exists():
+        return f"no simavr headers at {SIMAVR_HEADER.parent} (Debian: libsimavr-dev)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def avr_build(tmp_path_factory: pytest.TempPathFactory) -> AvrBuild:
+    """`make avr simavr` once per session, into a temporary directory."""
+    missing = _missing_avr_tools()
+    if missing is not None:
+        pytest.skip(f"the simulated Uno needs the AVR tools: {missing}")
+    out = tmp_path_factory.mktemp("tsim-avr")
+    result = subprocess.run(
+        ["make", "-C", str(NOTES), f"OUT={out}", "avr", "simavr"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"AVR build failed:\n{result.stdout}\n{result.stderr}"
+    return AvrBuild(
+        out=out,
+        elf=out / "avr" / "dscplus_uno.elf",
+        simavr=out / "simavr" / "tsim_simavr",
+        report=result.stdout,
+    )
+
+
+@dataclass(frozen=True)
+class BoardKind:
+    """How to start one kind of board: the host build or the simulated Uno.
+
+    ``argv(state, provisioning)`` is the command line of a board keeping its stored image (EEPROM)
+    in ``state`` (nothing kept when ``None``) and booting with the provisioning jumper held or not.
+    """
+
+    name: str
+    board_id: str
+    argv: Callable[[Path | None, bool], list[str]]
+    image_size: int  # bytes of the state file
+
+
+def host_kind(build: Build) -> BoardKind:
+    def argv(state: Path | None, provisioning: bool) -> list[str]:
+        return [
+            str(build.host),
+            "--board-id",
+            "host-test",
+            *(["--state", str(state)] if state is not None else []),
+            *(["--provisioning"] if provisioning else []),
+        ]
+
+    return BoardKind("host", "host-test", argv, 60)
+
+
+def uno_kind(build: AvrBuild) -> BoardKind:
+    def argv(state: Path | None, provisioning: bool) -> list[str]:
+        return [
+            str(build.simavr),
+            str(build.elf),
+            *(["--eeprom", str(state)] if state is not None else []),
+            *(["--provisioning"] if provisioning else []),
+        ]
+
+    return BoardKind("uno", "uno-1", argv, 1024)
+
+
+@pytest.fixture(scope="session", params=["host", "uno"])
+def board_kind(request: pytest.FixtureRequest) -> BoardKind:
+    """Each kind of board in turn: the conformance tests run against all of them."""
+    if request.param == "host":
+        return host_kind(request.getfixturevalue("firmware_build"))
+    return uno_kind(request.getfixturevalue("avr_build"))

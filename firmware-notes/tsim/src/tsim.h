@@ -104,13 +104,22 @@ extern "C" {
 
 /* ---- constant tables in flash on AVR ------------------------------------------------------------ */
 
+/* The AVR copies every initialised constant to its 2 KB of RAM unless it is marked for flash:
+ * TSIM_TEXT("...") is a string constant that stays in flash there, read with tsim_text_len and
+ * tsim_text_copy; elsewhere they are a plain string, strlen and memcpy. */
 #if defined(__AVR__)
 #include <avr/pgmspace.h>
 #define TSIM_PROGMEM PROGMEM
 #define TSIM_READ_U32(table, i) pgm_read_dword(&(table)[i])
+#define TSIM_TEXT(s) PSTR(s)
+#define tsim_text_len(text) strlen_P(text)
+#define tsim_text_copy(dest, text, len) memcpy_P((dest), (text), (len))
 #else
 #define TSIM_PROGMEM
 #define TSIM_READ_U32(table, i) ((table)[i])
+#define TSIM_TEXT(s) (s)
+#define tsim_text_len(text) strlen(text)
+#define tsim_text_copy(dest, text, len) memcpy((dest), (text), (len))
 #endif
 
 /* ---- hashes (FIPS 180-4) -------------------------------------------------------------------------- */

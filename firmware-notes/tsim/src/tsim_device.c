@@ -103,17 +103,18 @@ static size_t reply(uint8_t seq, uint8_t type, const uint8_t *payload, size_t le
     return tsim_frame_encode(seq, type, payload, len, out, cap);
 }
 
+/* message is a TSIM_TEXT constant (in flash on AVR). */
 static size_t error_reply(uint8_t seq, uint8_t code, uint8_t request, const char *message, uint8_t *out,
                           size_t cap)
 {
     uint8_t payload[TSIM_MAX_PAYLOAD];
-    size_t len = strlen(message);
+    size_t len = tsim_text_len(message);
     if (len > TSIM_MAX_PAYLOAD - 2) {
         len = TSIM_MAX_PAYLOAD - 2;
     }
     payload[0] = code;
     payload[1] = request;
-    memcpy(payload + 2, message, len);
+    tsim_text_copy(payload + 2, message, len);
     return reply(seq, TSIM_T_ERROR, payload, len + 2, out, cap);
 }
 
@@ -208,23 +209,23 @@ static size_t handle_provision(tsim_device *dev, uint8_t seq, const uint8_t *pay
     uint8_t status, secret_len, result[2];
     unsigned i;
     if (dev->mode != TSIM_MODE_PROVISIONING) {
-        return error_reply(seq, TSIM_E_WRONG_MODE, TSIM_T_PROVISION, "hold the provisioning jumper at boot", out,
-                           cap);
+        return error_reply(seq, TSIM_E_WRONG_MODE, TSIM_T_PROVISION, TSIM_TEXT("hold the provisioning jumper at boot"),
+                           out, cap);
     }
     if (len < PROVISION_SECRET) {
-        return error_reply(seq, TSIM_E_BAD_PAYLOAD, TSIM_T_PROVISION, "PROVISION too short", out, cap);
+        return error_reply(seq, TSIM_E_BAD_PAYLOAD, TSIM_T_PROVISION, TSIM_TEXT("PROVISION too short"), out, cap);
     }
     status = tsim_suite_decode(&suite, payload);
     if (status != TSIM_E_OK) {
-        return error_reply(seq, status, TSIM_T_PROVISION, "suite", out, cap);
+        return error_reply(seq, status, TSIM_T_PROVISION, TSIM_TEXT("suite"), out, cap);
     }
     if (suite.qlength > TSIM_MAX_CHALLENGE) {
-        return error_reply(seq, TSIM_E_UNSUPPORTED_SUITE, TSIM_T_PROVISION, "challenge too long for a frame", out,
-                           cap);
+        return error_reply(seq, TSIM_E_UNSUPPORTED_SUITE, TSIM_T_PROVISION,
+                           TSIM_TEXT("challenge too long for a frame"), out, cap);
     }
     secret_len = payload[PROVISION_SECRET_LEN];
     if (secret_len < TSIM_MIN_SECRET || secret_len > TSIM_MAX_SECRET || len < (size_t)PROVISION_SECRET + secret_len) {
-        return error_reply(seq, TSIM_E_BAD_PAYLOAD, TSIM_T_PROVISION, "secret length", out, cap);
+        return error_reply(seq, TSIM_E_BAD_PAYLOAD, TSIM_T_PROVISION, TSIM_TEXT("secret length"), out, cap);
     }
     dev->suite = suite;
     wipe(dev->secret, sizeof dev->secret);
@@ -236,7 +237,7 @@ static size_t handle_provision(tsim_device *dev, uint8_t seq, const uint8_t *pay
     }
     dev->provisioned = 1;
     if (save(dev) != TSIM_E_OK) {
-        return error_reply(seq, TSIM_E_STORAGE, TSIM_T_PROVISION, "could not store the secret", out, cap);
+        return error_reply(seq, TSIM_E_STORAGE, TSIM_T_PROVISION, TSIM_TEXT("could not store the secret"), out, cap);
     }
     result[0] = TSIM_T_PROVISION;
     result[1] = 0;
@@ -251,30 +252,31 @@ static size_t handle_respond(tsim_device *dev, uint8_t seq, uint8_t type, const 
     size_t pin_len, challenge_len, i;
     uint8_t status;
     if (len < RESPOND_PIN) {
-        return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, "too short", out, cap);
+        return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, TSIM_TEXT("too short"), out, cap);
     }
     pin_len = payload[0];
     challenge_len = payload[1];
     if (pin_len > TSIM_MAX_PIN || challenge_len < 4 || challenge_len > TSIM_MAX_CHALLENGE ||
         len < RESPOND_PIN + pin_len + challenge_len) {
-        return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, "PIN or challenge length", out, cap);
+        return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, TSIM_TEXT("PIN or challenge length"), out, cap);
     }
     for (i = 0; i < pin_len + challenge_len; i++) {
         uint8_t c = payload[RESPOND_PIN + i];
         if (c < 0x21 || c > 0x7e) {
-            return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, "not printable ASCII", out, cap);
+            return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, TSIM_TEXT("not printable ASCII"), out, cap);
         }
     }
     if (type == TSIM_T_CHANGE_PIN && pin_len == 0) {
-        return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, "CHANGE_PIN needs a new PIN", out, cap);
+        return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, TSIM_TEXT("CHANGE_PIN needs a new PIN"), out, cap);
     }
     if (dev->provisioned && !dev->locked && (dev->key_state == KEY_PIN || dev->key_state == KEY_CHALLENGE)) {
-        return error_reply(seq, TSIM_E_BUSY, type, "keypad in use", out, cap);
+        return error_reply(seq, TSIM_E_BUSY, type, TSIM_TEXT("keypad in use"), out, cap);
     }
     status = compute(dev, (const char *)payload + RESPOND_PIN + pin_len, challenge_len,
                      (const char *)payload + RESPOND_PIN, pin_len, response);
     if (status != TSIM_E_OK) {
-        return error_reply(seq, status, type, status == TSIM_E_BAD_PAYLOAD ? "challenge or PIN against the suite" : "",
+        return error_reply(seq, status, type,
+                           status == TSIM_E_BAD_PAYLOAD ? TSIM_TEXT("challenge or PIN against the suite") : TSIM_TEXT(""),
                            out, cap);
     }
     result[0] = type;
@@ -294,10 +296,10 @@ static size_t handle(tsim_device *dev, const uint8_t *frame, size_t frame_len, u
     switch (type) {
     case TSIM_T_HELLO:
         if (len < 2) {
-            return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, "HELLO too short", out, cap);
+            return error_reply(seq, TSIM_E_BAD_PAYLOAD, type, TSIM_TEXT("HELLO too short"), out, cap);
         }
         if (payload[0] != TSIM_PROTOCOL_MAJOR) {
-            return error_reply(seq, TSIM_E_VERSION_MISMATCH, type, "board speaks protocol 1", out, cap);
+            return error_reply(seq, TSIM_E_VERSION_MISMATCH, type, TSIM_TEXT("board speaks protocol 1"), out, cap);
         }
         return info_reply(dev, seq, out, cap);
     case TSIM_T_INFO:
@@ -308,7 +310,7 @@ static size_t handle(tsim_device *dev, const uint8_t *frame, size_t frame_len, u
     case TSIM_T_CHANGE_PIN:
         return handle_respond(dev, seq, type, payload, len, out, cap);
     default:
-        return error_reply(seq, TSIM_E_UNKNOWN_COMMAND, type, "not a request", out, cap);
+        return error_reply(seq, TSIM_E_UNKNOWN_COMMAND, type, TSIM_TEXT("not a request"), out, cap);
     }
 }
 
@@ -400,6 +402,17 @@ static void show(tsim_device *dev, const char *text)
     dev->screen[len] = '\0';
 }
 
+/* show() for a TSIM_TEXT constant. */
+static void show_text(tsim_device *dev, const char *text)
+{
+    size_t len = tsim_text_len(text);
+    if (len >= TSIM_SCREEN_SIZE) {
+        len = TSIM_SCREEN_SIZE - 1;
+    }
+    tsim_text_copy(dev->screen, text, len);
+    dev->screen[len] = '\0';
+}
+
 void tsim_device_key(tsim_device *dev, char key)
 {
     char line[TSIM_SCREEN_SIZE];
@@ -410,15 +423,15 @@ void tsim_device_key(tsim_device *dev, char key)
         dev->key_len = 0;
         if (!dev->provisioned) {
             dev->key_state = KEY_OFF;
-            show(dev, "NO SECRET");
+            show_text(dev, TSIM_TEXT("NO SECRET"));
             return;
         }
         if (dev->suite.pin_hash == TSIM_HASH_NONE) {
             dev->key_state = KEY_CHALLENGE;
-            show(dev, "CHALLNG>");
+            show_text(dev, TSIM_TEXT("CHALLNG>"));
         } else {
             dev->key_state = KEY_PIN;
-            show(dev, "PIN>");
+            show_text(dev, TSIM_TEXT("PIN>"));
         }
         return;
     }
@@ -431,11 +444,11 @@ void tsim_device_key(tsim_device *dev, char key)
         } else if (key == TSIM_KEY_OK && dev->key_len == TSIM_PIN_DIGITS) {
             dev->key_state = KEY_CHALLENGE;
             dev->key_len = 0;
-            show(dev, "CHALLNG>");
+            show_text(dev, TSIM_TEXT("CHALLNG>"));
             return;
         }
         /* Only the last digit typed is visible; the earlier ones show as dashes. */
-        memcpy(line, "PIN>", 4);
+        tsim_text_copy(line, TSIM_TEXT("PIN>"), 4);
         memset(line + 4, '-', dev->key_len);
         if (dev->key_len > 0) {
             line[4 + dev->key_len - 1] = dev->key_pin[dev->key_len - 1];
@@ -453,12 +466,16 @@ void tsim_device_key(tsim_device *dev, char key)
                                      response);
             wipe(dev->key_pin, sizeof dev->key_pin);
             dev->key_state = KEY_SHOW;
-            show(dev, status == TSIM_E_OK ? response : "ERROR");
+            if (status == TSIM_E_OK) {
+                show(dev, response);
+            } else {
+                show_text(dev, TSIM_TEXT("ERROR"));
+            }
             wipe(response, sizeof response);
             return;
         }
         /* A 16-character line shows the last 8 digits typed after the prompt. */
-        memcpy(line, "CHALLNG>", 8);
+        tsim_text_copy(line, TSIM_TEXT("CHALLNG>"), 8);
         i = dev->key_len > 8 ? dev->key_len - 8u : 0u;
         memcpy(line + 8, dev->key_challenge + i, dev->key_len - i);
         line[8 + dev->key_len - i] = '\0';

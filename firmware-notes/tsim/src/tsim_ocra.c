@@ -43,24 +43,35 @@ void tsim_suite_encode(const tsim_suite *suite, uint8_t code[TSIM_SUITE_CODE_SIZ
     code[5] = suite->counter ? 1u : 0u;
 }
 
-static size_t append(char *out, size_t at, size_t cap, const char *text)
+/* text is a TSIM_TEXT constant (in flash on AVR) when from_flash is non-zero, else in RAM. */
+static size_t append(char *out, size_t at, size_t cap, const char *text, int from_flash)
 {
-    size_t len = strlen(text);
+    size_t len = from_flash ? tsim_text_len(text) : strlen(text);
     if (at + len > cap) {
         return cap + 1; /* marks overflow; every later append keeps it */
     }
-    memcpy(out + at, text, len);
+    if (from_flash) {
+        tsim_text_copy(out + at, text, len);
+    } else {
+        memcpy(out + at, text, len);
+    }
     return at + len;
 }
 
-static const char *hash_name(uint8_t alg) { return alg == TSIM_HASH_SHA1 ? "SHA1" : "SHA256"; }
+static const char *hash_name(uint8_t alg)
+{
+    if (alg == TSIM_HASH_SHA1) {
+        return TSIM_TEXT("SHA1");
+    }
+    return TSIM_TEXT("SHA256");
+}
 
 size_t tsim_suite_text(const tsim_suite *suite, char *out, size_t cap)
 {
     /* The canonical spelling, as tokensim.protocol.wire.SuiteCode.text() writes it. */
     char number[4];
-    size_t at = append(out, 0, cap, "OCRA-1:HOTP-");
-    at = append(out, at, cap, hash_name(suite->hash));
+    size_t at = append(out, 0, cap, TSIM_TEXT("OCRA-1:HOTP-"), 1);
+    at = append(out, at, cap, hash_name(suite->hash), 1);
     number[0] = '-';
     if (suite->digits >= 10) {
         number[1] = (char)('0' + suite->digits / 10);
@@ -70,16 +81,16 @@ size_t tsim_suite_text(const tsim_suite *suite, char *out, size_t cap)
         number[1] = (char)('0' + suite->digits);
         number[2] = '\0';
     }
-    at = append(out, at, cap, number);
-    at = append(out, at, cap, suite->counter ? ":C-Q" : ":Q");
+    at = append(out, at, cap, number, 0);
+    at = append(out, at, cap, suite->counter ? TSIM_TEXT(":C-Q") : TSIM_TEXT(":Q"), 1);
     number[0] = (char)suite->qformat;
     number[1] = (char)('0' + suite->qlength / 10);
     number[2] = (char)('0' + suite->qlength % 10);
     number[3] = '\0';
-    at = append(out, at, cap, number);
+    at = append(out, at, cap, number, 0);
     if (suite->pin_hash != TSIM_HASH_NONE) {
-        at = append(out, at, cap, "-P");
-        at = append(out, at, cap, hash_name(suite->pin_hash));
+        at = append(out, at, cap, TSIM_TEXT("-P"), 1);
+        at = append(out, at, cap, hash_name(suite->pin_hash), 1);
     }
     return at > cap ? 0 : at;
 }

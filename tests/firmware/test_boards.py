@@ -1,9 +1,11 @@
-"""The host build of the reference firmware behind a real pseudo-terminal, driven through the bridge."""
+"""The reference firmware behind a real pseudo-terminal, driven through the bridge: the same
+conformance for each kind of board (``board_kind``): the host build, and the Uno sketch built with
+avr-gcc running on a simulated ATmega328P (simavr, skipped with the reason when the tools are missing).
+"""
 
 from __future__ import annotations
 
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,33 +23,14 @@ from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, Provision
 from tokensim.server import cli
 
 DSC_PLUS = DEFAULT_SUITES[DeviceKind.DSC_PLUS]
-# Short timeouts keep a failing test quick; the board answers in well under a millisecond.
+# Short timeouts keep a failing test quick; the slowest board (the Uno, SHA-256) answers in ~0.1 s.
 FAST = {"ready_timeout": 5.0, "reply_timeout": 1.0}
 
 
 @pytest.fixture(scope="module")
-def board_url(firmware_build: Any) -> Iterator[str]:
-    """One host-firmware board in provisioning mode for the module; stopped afterwards."""
-    process = subprocess.Popen(
-        [str(firmware_build.host), "--provisioning", "--board-id", "host-test"],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert process.stdout is not None
-        yield process.stdout.readline().strip()
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        for stream in (process.stdout, process.stderr):
-            assert stream is not None
-            stream.close()
+def board_url(board_kind: Any, module_spawn: Any) -> str:
+    """One board in provisioning mode for the module, per kind; stopped afterwards."""
+    return str(module_spawn(*board_kind.argv(None, True)))
 
 
 @pytest.fixture(scope="module")
@@ -56,10 +39,10 @@ def bridge(board_url: str) -> Iterator[BoardBridge]:
         yield opened
 
 
-def test_the_board_says_ready_then_hello_gives_its_info(bridge: BoardBridge) -> None:
+def test_the_board_says_ready_then_hello_gives_its_info(bridge: BoardBridge, board_kind: Any) -> None:
     assert bridge.ready == wire.Ready(wire.PROTOCOL_MAJOR, wire.PROTOCOL_MINOR, wire.Mode.PROVISIONING)
     info = bridge.info()
-    assert info.board_id == "host-test"
+    assert info.board_id == board_kind.board_id
     assert info.max_frame == 64
     assert wire.Capability.HMAC_SHA1 in info.capabilities
     assert wire.Capability.HMAC_SHA512 not in info.capabilities
@@ -138,7 +121,7 @@ def test_malformed_frames_get_coded_errors(bridge: BoardBridge) -> None:
     assert _error(bridge.send_frame(unsupported)) is wire.ErrorCode.UNSUPPORTED_SUITE
 
 
-def test_a_corrupt_frame_is_dropped_and_noise_is_survived(bridge: BoardBridge) -> None:
+def test_a_corrupt_frame_is_dropped_and_noise_is_survived(bridge: BoardBridge, board_kind: Any) -> None:
     frame = wire.encode_message(wire.InfoRequest(), bridge.new_seq())
     from tokensim.protocol.framing import encode_frame
 
@@ -151,10 +134,10 @@ def test_a_corrupt_frame_is_dropped_and_noise_is_survived(bridge: BoardBridge) -
     # Noise with no delimiter glues onto the next request; the bridge's retry resynchronises.
     bridge.send_raw(b"\x13\x37" * 30)
     before = bridge.resends
-    assert bridge.info(refresh=True).board_id == "host-test"
+    assert bridge.info(refresh=True).board_id == board_kind.board_id
     assert bridge.resends == before + 1
     bridge.send_raw(b"\x55" * 120 + b"\x00")  # oversized
-    assert bridge.info(refresh=True).board_id == "host-test"
+    assert bridge.info(refresh=True).board_id == board_kind.board_id
 
 
 def test_a_retry_is_answered_from_the_cache(bridge: BoardBridge) -> None:
@@ -171,27 +154,18 @@ def test_a_retry_is_answered_from_the_cache(bridge: BoardBridge) -> None:
     assert bridge.respond("12345678", "1234") == ocra(suite, key, "12345678", counter=8, pin="1234")
 
 
-def _start(build: Any, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [str(build.host), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
 def test_the_secret_survives_a_restart_and_provisioning_is_then_refused(
-    firmware_build: Any, spawn: Any, tmp_path: Path
+    board_kind: Any, spawn: Any, tmp_path: Path
 ) -> None:
     state = tmp_path / "eeprom.bin"
     secret = bytes(range(1, 21))
-    url = spawn(firmware_build.host, "--state", state, "--provisioning")
+    url = spawn(*board_kind.argv(state, True))
     with connect(url, **FAST) as board:
         board.provision(secret, DSC_PLUS)
-    assert state.stat().st_size == 60
+    # The host build writes its image at once; the simulated Uno at the latest when it stops.
+    url = spawn(*board_kind.argv(state, False))
+    assert state.stat().st_size == board_kind.image_size
     # Rebooted without the jumper: operational, same secret, and no second PROVISION.
-    url = spawn(firmware_build.host, "--state", state)
     with connect(url, **FAST) as board:
         assert board.info().mode is wire.Mode.OPERATIONAL
         assert board.info().provisioned
@@ -205,8 +179,8 @@ def test_the_secret_survives_a_restart_and_provisioning_is_then_refused(
     assert secret not in state.read_bytes()[:9]  # the header holds no secret bytes
 
 
-def test_opening_boots_the_board_and_a_reopen_still_shakes_hands(firmware_build: Any, spawn: Any) -> None:
-    url = spawn(firmware_build.host)
+def test_opening_boots_the_board_and_a_reopen_still_shakes_hands(board_kind: Any, spawn: Any) -> None:
+    url = spawn(*board_kind.argv(None, False))
     with connect(url, **FAST) as board:
         # The first open is the Uno's auto-reset: READY, then HELLO.
         assert board.ready == wire.Ready(wire.PROTOCOL_MAJOR, wire.PROTOCOL_MINOR, wire.Mode.PROVISIONING)
@@ -218,10 +192,8 @@ def test_opening_boots_the_board_and_a_reopen_still_shakes_hands(firmware_build:
         assert refused.value.code is wire.ErrorCode.NOT_PROVISIONED
 
 
-def test_board_check_passes_against_the_host_firmware(
-    firmware_build: Any, spawn: Any, capsys: pytest.CaptureFixture[str]
-) -> None:
-    url = spawn(firmware_build.host, "--provisioning")
+def test_board_check_passes(board_kind: Any, spawn: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    url = spawn(*board_kind.argv(None, True))
     status = cli.main(["board", "check", url])
     out = capsys.readouterr().out
     assert status == 0, out
@@ -231,13 +203,13 @@ def test_board_check_passes_against_the_host_firmware(
 
 
 def test_board_check_in_operational_mode_checks_the_refusal(
-    firmware_build: Any, spawn: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    board_kind: Any, spawn: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     state = tmp_path / "eeprom.bin"
-    url = spawn(firmware_build.host, "--state", state, "--provisioning")
+    url = spawn(*board_kind.argv(state, True))
     with connect(url, **FAST) as board:
         board.provision(bytes(range(20)), DSC_PLUS)
-    url = spawn(firmware_build.host, "--state", state)
+    url = spawn(*board_kind.argv(state, False))
     status = cli.main(["board", "check", url])
     out = capsys.readouterr().out
     assert status == 0, out
