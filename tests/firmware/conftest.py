@@ -204,9 +204,70 @@ def uno_kind(build: AvrBuild) -> BoardKind:
     return BoardKind("uno", "uno-1", argv, 1024)
 
 
-@pytest.fixture(scope="session", params=["host", "uno"])
+PICOLIBC_SPECS = Path("/usr/lib/picolibc/arm-none-eabi/picolibc.specs")
+RP2040JS = NOTES / "node_modules" / "rp2040js" / "package.json"
+
+
+@dataclass(frozen=True)
+class Rp2040Build:
+    """The bare-metal RP2040 board, and the rp2040js runner that serves it on TCP."""
+
+    elf: Path
+    runner: Path
+    node: str
+
+
+def _missing_rp2040_tools() -> str | None:
+    for tool in ("arm-none-eabi-gcc", "make"):
+        if shutil.which(tool) is None:
+            return f"no {tool} on PATH (Debian: gcc-arm-none-eabi picolibc-arm-none-eabi; .ci/run has them)"
+    if not PICOLIBC_SPECS.exists():
+        return f"no {PICOLIBC_SPECS} (Debian: picolibc-arm-none-eabi)"
+    if shutil.which("node") is None:
+        return "no node on PATH (Debian: nodejs)"
+    if not RP2040JS.exists():
+        return "rp2040js is not installed: run `npm ci` in firmware-notes/ (.ci/run does)"
+    return None
+
+
+@pytest.fixture(scope="session")
+def rp2040_build(tmp_path_factory: pytest.TempPathFactory) -> Rp2040Build:
+    """`make rp2040` once per session, into a temporary directory."""
+    missing = _missing_rp2040_tools()
+    if missing is not None:
+        pytest.skip(f"the simulated RP2040 needs its tools: {missing}")
+    out = tmp_path_factory.mktemp("tsim-rp2040")
+    result = subprocess.run(
+        ["make", "-C", str(NOTES), f"OUT={out}", "rp2040"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, f"RP2040 build failed:\n{result.stdout}\n{result.stderr}"
+    node = shutil.which("node")
+    assert node is not None
+    return Rp2040Build(elf=out / "rp2040" / "tsim_rp2040.elf", runner=NOTES / "rp2040" / "run.mjs", node=node)
+
+
+def rp2040_kind(build: Rp2040Build) -> BoardKind:
+    def argv(state: Path | None, provisioning: bool) -> list[str]:
+        return [
+            build.node,
+            str(build.runner),
+            str(build.elf),
+            *(["--state", str(state)] if state is not None else []),
+            *(["--provisioning"] if provisioning else []),
+        ]
+
+    return BoardKind("rp2040", "rp2040-1", argv, 60)
+
+
+@pytest.fixture(scope="session", params=["host", "uno", "rp2040"])
 def board_kind(request: pytest.FixtureRequest) -> BoardKind:
     """Each kind of board in turn: the conformance tests run against all of them."""
     if request.param == "host":
         return host_kind(request.getfixturevalue("firmware_build"))
-    return uno_kind(request.getfixturevalue("avr_build"))
+    if request.param == "uno":
+        return uno_kind(request.getfixturevalue("avr_build"))
+    return rp2040_kind(request.getfixturevalue("rp2040_build"))

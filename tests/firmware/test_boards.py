@@ -1,7 +1,7 @@
-"""The reference firmware behind a real pseudo-terminal, driven through the bridge: the same
-conformance for each kind of board (``board_kind``): the host build, and the Uno sketch built with
-avr-gcc running on a simulated ATmega328P (simavr, skipped with the reason when the tools are missing).
-"""
+"""The reference firmware behind a real port, driven through the bridge: the same conformance for
+each kind of board (``board_kind``): the host build on a pseudo-terminal; the Uno sketch built with
+avr-gcc on a simulated ATmega328P (simavr), on a pseudo-terminal; and the bare-metal RP2040 build on
+rp2040js, its UART0 on TCP. A kind whose tools are missing is skipped with the reason."""
 
 from __future__ import annotations
 
