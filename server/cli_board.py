@@ -46,8 +46,9 @@ from tokensim.server.config import SUPPORT_TOKEN_ENV
 
 __all__ = ["register"]
 
-# Where the RFC 6287 vectors live in a source checkout; an installed copy computes them instead.
-_VECTORS = Path(__file__).resolve().parent.parent / "tests" / "vectors" / "rfc6287_ocra.txt"
+# The published RFC 6287 vectors (a copy of tests/vectors/rfc6287_ocra.txt, shipped as package data
+# so an installed tokensim checks a board against the RFC's answers, never against its own).
+_VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6287_ocra.txt"
 _STATE_FORMAT = "tokensim-virtual-board/1"
 
 
@@ -171,22 +172,6 @@ def _read_vectors(path: Path) -> list[_Vector]:
         )
         for b in blocks
         if b.get("Mode") == "one-way"
-    ]
-
-
-def _computed_vectors() -> list[_Vector]:
-    # Without the vector files (an installed copy), the inputs of RFC 6287 Appendix C.1 with values
-    # from tokensim.protocol.ocra, which its own tests check against the published ones.
-    key20 = b"12345678901234567890"
-    key32 = key20 + b"123456789012"
-    rows = [("OCRA-1:HOTP-SHA1-6:QN08", key20, str(i) * 8, "", 0) for i in range(10)]
-    rows += [("OCRA-1:HOTP-SHA256-8:C-QN08-PSHA1", key32, "12345678", "1234", c) for c in range(10)]
-    rows += [("OCRA-1:HOTP-SHA256-8:QN08-PSHA1", key32, str(i) * 8, "1234", 0) for i in range(5)]
-    return [
-        _Vector(
-            suite, key, question, pin, counter, ocra(suite, key, question, counter=counter, pin=pin or None)
-        )
-        for suite, key, question, pin, counter in rows
     ]
 
 
@@ -405,11 +390,12 @@ def _print_table(outcomes: list[_Outcome]) -> None:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    path: Path | None = args.vectors
-    if path is None and _VECTORS.exists():
-        path = _VECTORS
-    vectors = _read_vectors(path) if path is not None else _computed_vectors()
-    source = path.name if path is not None else "computed by tokensim.protocol.ocra"
+    path: Path = args.vectors if args.vectors is not None else _VECTORS
+    try:
+        vectors = _read_vectors(path)
+    except OSError as e:
+        raise InvalidParameter(f"cannot read the vector file {path}: {e.strerror or e}") from e
+    source = path.name
     with connect(args.url, ready_timeout=args.ready_timeout) as bridge:
         outcomes = _check(bridge, vectors, source)
         provisioned_by_us = any(o.name.startswith("RFC 6287") and o.status != "skip" for o in outcomes)
@@ -522,58 +508,133 @@ def _suite_kind(text: str) -> str:
     return text
 
 
+def _challenge_kinds() -> list[str]:
+    """The device kinds ``board emulate --kind`` accepts: those that answer challenges."""
+    return [kind.value for kind in DEFAULT_SUITES]
+
+
 def register(subparsers: Any) -> None:
     """Add ``tokensim board`` and its subcommands."""
     parser = subparsers.add_parser(
         "board",
         help="use a microcontroller board, or a virtual one, as a DSC+",
-        description="Serve an emulated card as a board, check a board, or enroll one.",
+        description="Serve an emulated card as a board, check a board, or enroll one. "
+        "A board is a serial port (/dev/ttyACM0, COM3) or a pyserial URL (socket://host:port, spy://...).",
     )
     commands = parser.add_subparsers(title="board commands", metavar="COMMAND")
     parser.set_defaults(handler=lambda args: (parser.print_help(), 0)[1])
+    ready_help = (
+        f"seconds to wait for the board's READY after opening the port (default: {wire.READY_TIMEOUT}); "
+        "an Uno resets on open and needs its bootloader's time, a board that never resets gets HELLO after it"
+    )
 
-    emulate = commands.add_parser("emulate", help="serve an emulated card as a board on a pty or TCP")
+    emulate = commands.add_parser(
+        "emulate",
+        help="serve an emulated card as a board on a pty or TCP",
+        description="Serve an emulated card with the board protocol, as a flashed board would, and print "
+        "the URL to open on the first line of standard output. Runs until Ctrl-C or SIGTERM.",
+    )
     where = emulate.add_mutually_exclusive_group()
-    where.add_argument("--pty", action="store_true", help="a pseudo-terminal (the default); prints its path")
-    where.add_argument("--tcp", type=int, metavar="PORT", help="TCP on PORT (0: any free port)")
-    emulate.add_argument("--host", default="127.0.0.1", help="address for --tcp (default: loopback only)")
+    where.add_argument(
+        "--pty", action="store_true", help="serve on a new pseudo-terminal and print its path (the default)"
+    )
+    where.add_argument(
+        "--tcp",
+        type=int,
+        metavar="PORT",
+        help="serve on TCP port PORT instead (0: any free port); default: --pty",
+    )
     emulate.add_argument(
-        "--state", type=Path, metavar="FILE", help="keep the board's secret and counter here"
+        "--host",
+        default="127.0.0.1",
+        help="address to listen on with --tcp (default: 127.0.0.1, loopback only)",
+    )
+    emulate.add_argument(
+        "--state",
+        type=Path,
+        metavar="FILE",
+        help="keep the board's secret and counter in FILE across restarts, like an EEPROM "
+        "(default: none, nothing kept)",
     )
     emulate.add_argument(
         "--provisioning",
         action="store_true",
-        help="boot with the provisioning jumper held (allows PROVISION)",
+        help="boot with the provisioning jumper held, which allows PROVISION (default: off; a board with "
+        "nothing stored is in provisioning mode anyway)",
     )
+    kinds = _challenge_kinds()
     emulate.add_argument(
-        "--kind", type=_suite_kind, default="dsc-plus", help="card to emulate (default dsc-plus)"
+        "--kind",
+        type=_suite_kind,
+        default="dsc-plus",
+        metavar="KIND",
+        help=f"the card to emulate, one of {', '.join(kinds)} (default: dsc-plus)",
     )
-    emulate.add_argument("--board-id", help="the id in INFO (default: the card's serial)")
-    emulate.add_argument("--boot-delay", type=float, default=0.05, help="seconds from open to READY")
+    emulate.add_argument("--board-id", help="the board id in INFO (default: the card's serial)")
+    emulate.add_argument(
+        "--boot-delay",
+        type=float,
+        default=0.05,
+        metavar="SECONDS",
+        help="seconds from a program opening the port to READY; bytes sent meanwhile are lost, as during "
+        "an Uno's bootloader (default: 0.05)",
+    )
     emulate.set_defaults(handler=_run_emulate)
 
-    check = commands.add_parser("check", help="run the vectors and fault cases against a board")
-    check.add_argument("url", help="a serial port or URL: /dev/ttyACM0, socket://host:port, spy://...")
-    check.add_argument("--vectors", type=Path, help="an RFC 6287 vector file (default: tests/vectors)")
+    check = commands.add_parser(
+        "check",
+        help="run the vectors and fault cases against a board",
+        description="Run the RFC 6287 vectors (in provisioning mode: they store public test keys) and the "
+        "fault cases against a board and print a pass/fail table; exit status 1 on any failure.",
+    )
     check.add_argument(
-        "--ready-timeout", type=float, default=wire.READY_TIMEOUT, help="seconds to wait for READY"
+        "url", help="the board: a serial port or URL, e.g. /dev/ttyACM0, socket://host:port, spy://..."
+    )
+    check.add_argument(
+        "--vectors",
+        type=Path,
+        metavar="FILE",
+        help="an RFC 6287 vector file in tokensim's format (default: the RFC 6287 Appendix C file shipped "
+        "with tokensim)",
+    )
+    check.add_argument(
+        "--ready-timeout", type=float, default=wire.READY_TIMEOUT, metavar="SECONDS", help=ready_help
     )
     check.set_defaults(handler=_run_check)
 
-    enroll = commands.add_parser("enroll", help="store a fresh secret in a board and register it")
-    enroll.add_argument("url", help="the board's serial port or URL")
-    enroll.add_argument("--user", required=True, help="the user who gets the board as a DSC+")
-    enroll.add_argument("--server", default="http://127.0.0.1:8000", help="the tokensim server")
+    enroll = commands.add_parser(
+        "enroll",
+        help="store a fresh secret in a board and register it",
+        description="Enroll a DSC+ for a user on the server, store the fresh random secret the server drew "
+        "in a board in provisioning mode, and activate it by the board's own answer. Asks for the new "
+        "4-digit PIN; the secret is never shown.",
+    )
+    enroll.add_argument("url", help="the board: a serial port or URL, e.g. /dev/ttyACM0, socket://host:port")
+    enroll.add_argument("--user", required=True, help="the user who gets the board as a DSC+ (required)")
     enroll.add_argument(
-        "--support-token-file", type=Path, help=f"the server's support token (default: ${SUPPORT_TOKEN_ENV})"
+        "--server",
+        default="http://127.0.0.1:8000",
+        help="the tokensim server (default: http://127.0.0.1:8000)",
     )
     enroll.add_argument(
-        "--pin-stdin", action="store_true", help="read the PIN from standard input, not a prompt"
+        "--support-token-file",
+        type=Path,
+        metavar="FILE",
+        help=f"a file holding the server's support token (default: ${SUPPORT_TOKEN_ENV})",
     )
     enroll.add_argument(
-        "--ready-timeout", type=float, default=wire.READY_TIMEOUT, help="seconds to wait for READY"
+        "--pin-stdin",
+        action="store_true",
+        help="read the PIN from standard input instead of a prompt (default: off, a prompt)",
+    )
+    enroll.add_argument(
+        "--ready-timeout", type=float, default=wire.READY_TIMEOUT, metavar="SECONDS", help=ready_help
     )
     enroll.set_defaults(handler=_run_enroll)
 
-    ports = commands.add_parser("list-ports", help="list serial ports with their USB ids")
+    ports = commands.add_parser(
+        "list-ports",
+        help="list serial ports with their USB ids",
+        description="List the serial ports with their USB vendor:product ids; takes no arguments.",
+    )
     ports.set_defaults(handler=_run_list_ports)
