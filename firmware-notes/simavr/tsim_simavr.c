@@ -6,6 +6,7 @@
  * Runs the ELF at 16 MHz with UART0 on a pseudo-terminal and prints the terminal's path on the first
  * line of standard output. Like an Uno's auto-reset, a program opening the port resets the chip
  * (50 ms after the open, once the opener has set the line up); what the chip sent before is dropped.
+ * The chip first starts at the first open, so nobody reads a READY it sent to a closed port.
  *
  *   --eeprom FILE      the chip's 1 KB EEPROM, loaded at start and written back (whole, by a rename)
  *                      whenever the firmware changed it; erased (0xFF) when the file does not exist
@@ -22,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -256,9 +258,25 @@ int main(int argc, char **argv)
     printf("%s\n", pty.port[0].slavename);
     fflush(stdout);
 
+    /* Like an Uno on a USB port nobody has opened, the chip starts with the first open: what it would
+     * send before that reaches no one, and the opener would read a stale READY. */
+    while (!stopping && getppid() == parent && reset_at < 0) {
+        struct pollfd fd;
+        char events[4096];
+        fd.fd = watch;
+        fd.events = POLLIN;
+        fd.revents = 0;
+        if (poll(&fd, 1, 100) > 0 && read(watch, events, sizeof events) > 0) {
+            reset_at = now_ns() + RESET_DELAY_NS;
+        }
+    }
+    while (!stopping && now_ns() < reset_at) {
+        struct timespec t = {0, 1000000L};
+        nanosleep(&t, NULL);
+    }
     start_ns = now_ns();
     start_cycle = avr->cycle;
-    next_check = avr->cycle + CHECK_EVERY;
+    next_check = avr->cycle;
     while (!stopping) {
         unsigned sp;
         int state = avr_run(avr);
