@@ -339,6 +339,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "tsim_simavr: cannot write %s\n", eeprom_path);
         }
     }
+    if (lowest_sp == RAMEND) {
+        /* Never opened, so never run: no measurement, and no stack file that would pass for one. */
+        fprintf(stderr, "the chip never ran: no stack measured\n");
+        fflush(stderr);
+        _exit(0);
+    }
     fprintf(stderr, "lowest stack pointer 0x%04x: %u bytes of stack at most\n", lowest_sp, RAMEND - lowest_sp);
     if (stack_path != NULL) {
         FILE *file = fopen(stack_path, "w");

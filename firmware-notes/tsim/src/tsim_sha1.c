@@ -3,7 +3,22 @@
 
 #include <string.h>
 
-static uint32_t rotl(uint32_t x, unsigned n) { return (x << n) | (x >> (32u - n)); }
+/*
+ * The three rotations SHA-1 needs, built from byte moves and one-bit shifts. avr-gcc at -Os turns a
+ * 32-bit shift by 5 or 30 into a loop of one-bit shifts over four registers; a shift by 8 is a byte
+ * move and a one-bit shift four instructions. Other compilers see through these as rotations.
+ */
+static uint32_t rotl1(uint32_t x) { return (x << 1) | ((x & UINT32_C(0x80000000)) ? 1u : 0u); }
+
+static uint32_t rotr1(uint32_t x) { return (x >> 1) | ((x & 1u) ? UINT32_C(0x80000000) : 0u); }
+
+static uint32_t rotl8(uint32_t x) { return (x << 8) | (x >> 24); }
+
+/* rotl 5 = rotl 8, then rotr 3 */
+static uint32_t rotl5(uint32_t x) { return rotr1(rotr1(rotr1(rotl8(x)))); }
+
+/* rotl 30 = rotr 2 */
+static uint32_t rotl30(uint32_t x) { return rotr1(rotr1(x)); }
 
 static uint32_t load_be32(const uint8_t *p)
 {
@@ -23,7 +38,7 @@ static void compress(uint32_t h[5], const uint8_t block[TSIM_BLOCK_SIZE])
     for (t = 0; t < 80; t++) {
         uint32_t f, k, temp;
         if (t >= 16) {
-            w[t & 15] = rotl(w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15], 1);
+            w[t & 15] = rotl1(w[(t - 3) & 15] ^ w[(t - 8) & 15] ^ w[(t - 14) & 15] ^ w[t & 15]);
         }
         if (t < 20) {
             f = (b & c) | (~b & d);
@@ -38,10 +53,10 @@ static void compress(uint32_t h[5], const uint8_t block[TSIM_BLOCK_SIZE])
             f = b ^ c ^ d;
             k = UINT32_C(0xca62c1d6);
         }
-        temp = rotl(a, 5) + f + e + k + w[t & 15];
+        temp = rotl5(a) + f + e + k + w[t & 15];
         e = d;
         d = c;
-        c = rotl(b, 30);
+        c = rotl30(b);
         b = a;
         a = temp;
     }
