@@ -120,12 +120,13 @@ function powerOn(socket) {
   }
 
   function flush() {
-    if (chip.out.length > 0 && !socket.destroyed) socket.write(Buffer.from(chip.out));
-    chip.out = [];
+    // The image first: a reply never reaches the client before what it stored is in the file.
     if (!Buffer.from(stored).equals(saved)) {
       saved = Buffer.from(stored);
       saveImage(saved);
     }
+    if (chip.out.length > 0 && !socket.destroyed) socket.write(Buffer.from(chip.out));
+    chip.out = [];
   }
 
   function run() {
