@@ -142,26 +142,34 @@ def _missing_avr_tools() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
-def avr_build(tmp_path_factory: pytest.TempPathFactory) -> AvrBuild:
-    """`make avr simavr` once per session, into a temporary directory."""
-    missing = _missing_avr_tools()
+def _make_notes(
+    factory: pytest.TempPathFactory, what: str, missing: str | None, *targets: str
+) -> tuple[Path, str]:
+    """`make -C firmware-notes TARGETS` into a new temporary directory: the directory and the output.
+    Skips, naming ``what`` and the missing tool, when ``missing`` says what is not there."""
     if missing is not None:
-        pytest.skip(f"the simulated Uno needs the AVR tools: {missing}")
-    out = tmp_path_factory.mktemp("tsim-avr")
+        pytest.skip(f"{what} needs its tools: {missing}")
+    out = factory.mktemp("tsim-" + "-".join(targets))
     result = subprocess.run(
-        ["make", "-C", str(NOTES), f"OUT={out}", "avr", "simavr"],
+        ["make", "-C", str(NOTES), f"OUT={out}", *targets],
         capture_output=True,
         text=True,
         timeout=600,
         check=False,
     )
-    assert result.returncode == 0, f"AVR build failed:\n{result.stdout}\n{result.stderr}"
+    assert result.returncode == 0, f"make {' '.join(targets)} failed:\n{result.stdout}\n{result.stderr}"
+    return out, result.stdout
+
+
+@pytest.fixture(scope="session")
+def avr_build(tmp_path_factory: pytest.TempPathFactory) -> AvrBuild:
+    """`make avr simavr` once per session, into a temporary directory."""
+    out, report = _make_notes(tmp_path_factory, "the simulated Uno", _missing_avr_tools(), "avr", "simavr")
     return AvrBuild(
         out=out,
         elf=out / "avr" / "dscplus_uno.elf",
         simavr=out / "simavr" / "tsim_simavr",
-        report=result.stdout,
+        report=report,
     )
 
 
@@ -233,18 +241,7 @@ def _missing_rp2040_tools() -> str | None:
 @pytest.fixture(scope="session")
 def rp2040_build(tmp_path_factory: pytest.TempPathFactory) -> Rp2040Build:
     """`make rp2040` once per session, into a temporary directory."""
-    missing = _missing_rp2040_tools()
-    if missing is not None:
-        pytest.skip(f"the simulated RP2040 needs its tools: {missing}")
-    out = tmp_path_factory.mktemp("tsim-rp2040")
-    result = subprocess.run(
-        ["make", "-C", str(NOTES), f"OUT={out}", "rp2040"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert result.returncode == 0, f"RP2040 build failed:\n{result.stdout}\n{result.stderr}"
+    out, _ = _make_notes(tmp_path_factory, "the simulated RP2040", _missing_rp2040_tools(), "rp2040")
     node = shutil.which("node")
     assert node is not None
     return Rp2040Build(elf=out / "rp2040" / "tsim_rp2040.elf", runner=NOTES / "rp2040" / "run.mjs", node=node)

@@ -54,40 +54,22 @@ def test_board_check_from_the_wheel_reads_the_shipped_vectors(tmp_path: Path, sp
     )
     # The installed copy only (PYTHONPATH comes before the editable install), run far from the tests.
     environ = {**os.environ, "PYTHONPATH": str(site)}
-    python = [sys.executable, "-m", "tokensim.server.cli"]
-    where = subprocess.run(
-        [sys.executable, "-c", "import tokensim.server.cli_board as m; print(m._VECTORS)"],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        check=True,
-        timeout=120,
-    )
-    assert where.stdout.strip() == str(site / DATA_NAME)
-    url = spawn(*python, "board", "emulate", "--tcp", "0", "--provisioning")  # type: ignore[operator]
-    result = subprocess.run(
-        [*python, "board", "check", url],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+
+    def installed(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, *argv], capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=300
+        )
+
+    where = installed("-c", "import tokensim.server.cli_board as m; print(m._VECTORS)")
+    assert where.stdout.strip() == str(site / DATA_NAME), where.stderr
+    cli = ("-m", "tokensim.server.cli")
+    url = spawn(sys.executable, *cli, "board", "emulate", "--tcp", "0", "--provisioning")  # type: ignore[operator]
+    result = installed(*cli, "board", "check", url)
     assert result.returncode == 0, result.stdout + result.stderr
     shipped = r"RFC 6287 OCRA-1:HOTP-SHA1-6:QN08 +pass +10 vectors \(rfc6287_ocra\.txt\)"
     assert re.search(shipped, result.stdout)
     assert re.search(r"RFC 6287 OCRA-1:HOTP-SHA256-8:C-QN08-PSHA1 +pass +10 vectors", result.stdout)
     # A missing vector file is a clear error, not a silent fallback to tokensim's own values.
-    missing = subprocess.run(
-        [*python, "board", "check", url, "--vectors", str(tmp_path / "nowhere.txt")],
-        capture_output=True,
-        text=True,
-        env=environ,
-        cwd=tmp_path,
-        timeout=300,
-        check=False,
-    )
+    missing = installed(*cli, "board", "check", url, "--vectors", str(tmp_path / "nowhere.txt"))
     assert missing.returncode == 2
     assert "cannot read the vector file" in missing.stderr

@@ -392,26 +392,24 @@ size_t tsim_device_feed(tsim_device *dev, uint8_t byte, uint8_t *out, size_t cap
     return len;
 }
 
-static void show(tsim_device *dev, const char *text)
+/* Puts text on the screen; from_flash says it is a TSIM_TEXT constant rather than a RAM string. */
+static void show_from(tsim_device *dev, const char *text, int from_flash)
 {
-    size_t len = strlen(text);
+    size_t len = from_flash ? tsim_text_len(text) : strlen(text);
     if (len >= TSIM_SCREEN_SIZE) {
         len = TSIM_SCREEN_SIZE - 1;
     }
-    memcpy(dev->screen, text, len);
+    if (from_flash) {
+        tsim_text_copy(dev->screen, text, len);
+    } else {
+        memcpy(dev->screen, text, len);
+    }
     dev->screen[len] = '\0';
 }
 
-/* show() for a TSIM_TEXT constant. */
-static void show_text(tsim_device *dev, const char *text)
-{
-    size_t len = tsim_text_len(text);
-    if (len >= TSIM_SCREEN_SIZE) {
-        len = TSIM_SCREEN_SIZE - 1;
-    }
-    tsim_text_copy(dev->screen, text, len);
-    dev->screen[len] = '\0';
-}
+static void show(tsim_device *dev, const char *text) { show_from(dev, text, 0); }
+
+static void show_text(tsim_device *dev, const char *text) { show_from(dev, text, 1); }
 
 void tsim_device_key(tsim_device *dev, char key)
 {
