@@ -197,3 +197,19 @@ def test_the_guide_pytest_examples_pass_in_strict_mode(guide: str, pytester: pyt
         assert result.ret == 0, f"{where}\n{result.stdout.str()}"
         assert outcomes.get("passed", 0) >= 1, where
         assert not outcomes.get("errors"), where
+
+
+def test_the_readme_code_examples_print_what_it_shows() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Check a code by hand") :]
+    section = section[: section.index("\n## ", 1)]
+    bodies = [m.group("body") for m in _BLOCK.finditer(section) if m.group("lang") == "sh"]
+    commands = _commands("".join(bodies).replace("\\\n", " "))
+    assert len(commands) >= 6
+    environ = {k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)}
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+    for command, expected in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], env=environ, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (done.returncode, done.stdout) == (0, expected), f"README: $ {command}\n{done.stderr}"
