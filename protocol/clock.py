@@ -99,11 +99,15 @@ class SteppingClock:
         return f"SteppingClock(next={self._next!r}, step={self._step!r})"
 
 
-def printed_time(timestamp: float) -> str:
-    """A Unix time as printed for people: ISO 8601 in UTC, then in words.
+def printed_time(timestamp: float, *, short: bool = False) -> str:
+    """A Unix time as printed for people, in UTC.
 
-    ``printed_time(1709285400)`` is ``2024-03-01T09:30:00Z (Friday 1 March 2024, 09:30 UTC)``.
+    ``printed_time(1709285400)`` is ``2024-03-01T09:30:00Z (Friday 1 March 2024, 09:30 UTC)``: ISO 8601,
+    then in words. ``short=True`` gives ``2024-03-01 09:30 UTC`` (ISO 8601's date and time, to the
+    minute, with the space RFC 3339 allows), for a line with little room.
     """
     moment = datetime.fromtimestamp(timestamp, UTC)
+    if short:
+        return f"{moment:%Y-%m-%d %H:%M} UTC"
     words = f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
     return f"{moment:%Y-%m-%dT%H:%M:%SZ} ({words}, {moment:%H:%M} UTC)"

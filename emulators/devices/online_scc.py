@@ -1,7 +1,7 @@
 """The Online Security Code Card: a printable temporary card of 3-digit cells, with its dates.
 
 The card is printed from the portal and valid for a limited time; its issue and expiry times are
-printed on it, in ISO 8601 (UTC) and in words. The provisioning's ``issued_at`` is required; when
+printed on it (ISO 8601 date and time, UTC). The provisioning's ``issued_at`` is required; when
 ``expires_at`` is missing the card expires :data:`VALIDITY_DAYS` days after issue, matching the
 published 21-day lifespan. The cell values come from :class:`~tokensim.protocol.cards.CodeCard` with
 digits only, which is tokensim's emulation choice, not the vendor's generation.
@@ -68,9 +68,9 @@ class OnlineSecurityCodeCard(PrintedCard):
         return self._clock.now() >= self._expires_at
 
     def header_lines(self) -> list[str]:
-        """Title, serial, and the issue and expiry times (ISO 8601 in UTC, then in words)."""
-        return [
-            *super().header_lines(),
-            f"Issued  {printed_time(self._issued_at)}",
-            f"Expires {printed_time(self._expires_at)}",
-        ]
+        """Title, serial, and the issue and expiry times (UTC, to the minute)."""
+        issued, expires = (
+            printed_time(self._issued_at, short=True),
+            printed_time(self._expires_at, short=True),
+        )
+        return [*super().header_lines(), f"Issued {issued}   Expires {expires}"]

@@ -15,3 +15,7 @@ from tokensim.protocol.clock import printed_time
 )
 def test_printed_time_is_iso_8601_utc_then_words(timestamp: float, printed: str) -> None:
     assert printed_time(timestamp) == printed
+
+
+def test_the_short_form_is_the_date_and_time_to_the_minute() -> None:
+    assert printed_time(1_798_021_253, short=True) == "2026-12-23 10:20 UTC"
