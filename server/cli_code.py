@@ -184,7 +184,9 @@ def register(subparsers: Any) -> None:
         else:
             parser.add_argument("--key", required=True, help="the secret, as hex (Base32 with --base32)")
         parser.add_argument(
-            "--base32", action="store_true", help="read --key as Base32 (RFC 4648), as oathtool -b does"
+            "--base32",
+            action="store_true",
+            help="read --key as Base32 (RFC 4648), as oathtool -b does (default: hex)",
         )
         if digits:
             parser.add_argument(
