@@ -8,9 +8,27 @@ verifier) take a :class:`Clock`. Production code passes :class:`SystemClock`; te
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FixedClock", "SteppingClock", "SystemClock"]
+__all__ = ["Clock", "FixedClock", "SteppingClock", "SystemClock", "printed_time"]
+
+# English names whatever the process's locale (strftime's %A and %B follow LC_TIME).
+_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = (
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+)
 
 
 @runtime_checkable
@@ -79,3 +97,17 @@ class SteppingClock:
 
     def __repr__(self) -> str:
         return f"SteppingClock(next={self._next!r}, step={self._step!r})"
+
+
+def printed_time(timestamp: float, *, short: bool = False) -> str:
+    """A Unix time as printed for people, in UTC.
+
+    ``printed_time(1709285400)`` is ``2024-03-01T09:30:00Z (Friday 1 March 2024, 09:30 UTC)``: ISO 8601,
+    then in words. ``short=True`` gives ``2024-03-01 09:30 UTC`` (ISO 8601's date and time, to the
+    minute, with the space RFC 3339 allows), for a line with little room.
+    """
+    moment = datetime.fromtimestamp(timestamp, UTC)
+    if short:
+        return f"{moment:%Y-%m-%d %H:%M} UTC"
+    words = f"{_DAYS[moment.weekday()]} {moment.day} {_MONTHS[moment.month - 1]} {moment.year}"
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ} ({words}, {moment:%H:%M} UTC)"

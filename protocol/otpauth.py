@@ -30,7 +30,9 @@ import segno
 from tokensim.protocol.errors import InvalidDocument, InvalidParameter
 from tokensim.protocol.otp import HashAlgorithm
 
-__all__ = ["KeyUri", "otpauth_uri", "parse_otpauth_uri", "qr_png", "qr_svg", "qr_terminal"]
+__all__ = ["KeyUri", "decode_base32", "otpauth_uri", "parse_otpauth_uri", "qr_png", "qr_svg", "qr_terminal"]
+
+_BASE32_ALPHABET = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567")
 
 _DIGESTS = {
     HashAlgorithm.SHA1: hashlib.sha1,
@@ -100,6 +102,31 @@ def otpauth_uri(
     ).provisioning_uri()
 
 
+def decode_base32(text: str) -> bytes:
+    """Decode a Base32 secret (RFC 4648 §6) as people and apps write it.
+
+    Case, spaces and the ``=`` padding do not matter (``jbsw y3dp`` is ``JBSWY3DP``), as for oathtool's
+    ``--base32``.
+
+    Raises:
+        InvalidParameter: empty, a character outside ``A-Z`` and ``2-7``, or a length no Base32
+            string has (the message names the characters, never the whole secret).
+    """
+    cleaned = "".join(text.split()).upper().rstrip("=")
+    if not cleaned:
+        raise InvalidParameter("not Base32: it is empty")
+    foreign = sorted(set(cleaned) - _BASE32_ALPHABET)
+    if foreign:
+        listed = " ".join(repr(c) for c in foreign)
+        raise InvalidParameter(f"not Base32: {listed} not in its alphabet (A-Z and 2-7)")
+    if len(cleaned) % 8 in (1, 3, 6):
+        raise InvalidParameter(f"not Base32: no Base32 string is {len(cleaned)} characters long (cut short?)")
+    try:
+        return base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
+    except (binascii.Error, ValueError) as e:  # pragma: no cover - the checks above cover what it refuses
+        raise InvalidParameter("not Base32") from e
+
+
 def _one(params: dict[str, list[str]], name: str) -> str | None:
     values = params.get(name)
     return None if not values else values[0]
@@ -131,13 +158,10 @@ def parse_otpauth_uri(uri: str) -> KeyUri:
     secret_text = _one(params, "secret")
     if not secret_text:
         raise InvalidDocument("otpauth URI: the secret parameter is required")
-    cleaned = secret_text.replace(" ", "").upper().rstrip("=")
     try:
-        secret = base64.b32decode(cleaned + "=" * (-len(cleaned) % 8))
-    except (binascii.Error, ValueError) as e:
-        raise InvalidDocument("otpauth URI: the secret is not Base32") from e
-    if not secret:
-        raise InvalidDocument("otpauth URI: the secret is empty")
+        secret = decode_base32(secret_text)
+    except InvalidParameter as e:
+        raise InvalidDocument(f"otpauth URI: the secret is {e}") from e
     label = unquote(parts.path.lstrip("/"))
     prefix, colon, account = label.partition(":")
     if not colon:

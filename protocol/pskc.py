@@ -10,7 +10,7 @@ file with one tampered value imports nothing.
 How tokensim's devices are written (``DeviceInfo/Model`` holds the device kind):
 
 ==============  ==========================================================================
-kind            PSKC keys in the device's KeyPackage
+kind            PSKC keys, each in a KeyPackage of its own with the device's DeviceInfo
 ==============  ==========================================================================
 dsc             a TOTP key (TimeInterval, ResponseFormat Length, hash in Suite) and a PIN key
 dsc-plus        an OCRA key with its suite (the PIN is the user's, never stored)
@@ -27,7 +27,6 @@ import io
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
 
 from pskc import PSKC
 from pskc.exceptions import PSKCError
@@ -129,15 +128,13 @@ def write_pskc(
     stretched with PBKDF2-HMAC-SHA1 and a random salt (RFC 6030 §6.2).
     """
     container = PSKC()
-    devices: dict[str | None, Any] = {}
     for item in keys:
-        device = devices.get(item.serial)
-        if device is None:
-            device = container.add_device(
-                serial=item.serial, manufacturer=item.manufacturer, model=item.model
-            )
-            devices[item.serial] = device
+        # RFC 6030's schema allows one Key per KeyPackage: a device with two keys (a DSC's PIN, an IB
+        # Key's time code) is two packages with the same DeviceInfo, as in the RFC's figure 4.
         fields: dict[str, str | bytes | int | datetime | None] = {
+            "serial": item.serial,
+            "manufacturer": item.manufacturer,
+            "model": item.model,
             "id": item.id,
             "algorithm": item.algorithm,
             "secret": item.secret,
@@ -154,7 +151,7 @@ def write_pskc(
             "policy.expiry_date": item.expiry_date,
         }
         fields.update({name: value for name, value in optional.items() if value is not None})
-        device.add_key(**fields)
+        container.add_key(**{name: value for name, value in fields.items() if value is not None})
     _protect(container, key, passphrase, iterations)
     out = io.BytesIO()
     container.write(out)

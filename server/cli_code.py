@@ -5,7 +5,15 @@ does::
 
     $ tokensim code hotp --key 3132333435363738393031323334353637383930 --counter 0
     755224
+    $ tokensim code totp --base32 --key GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ --time 59
+    287082
+    $ tokensim code totp --uri 'otpauth://totp/tokensim:alice?secret=GEZD...&digits=8' --time 59
     $ tokensim code ocra --suite OCRA-1:HOTP-SHA1-8:QN06-PSHA1 --key ... --question 123456 --pin 1234
+
+The key is hex unless ``--base32`` says it is Base32 (as oathtool's ``-b``); it is never guessed,
+since many strings are both (``ABCDEF23`` is), but a hex key that is plainly Base32 is refused with a
+hint. ``--uri`` takes the secret, algorithm, digits and period (TOTP) or counter (HOTP) from an
+``otpauth://`` URI; an option given as well wins over the URI's value.
 """
 
 from __future__ import annotations
@@ -18,8 +26,66 @@ from tokensim.protocol.clock import SystemClock
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.ocra import OcraSuite, ocra
 from tokensim.protocol.otp import HashAlgorithm, hotp, totp
+from tokensim.protocol.otpauth import KeyUri, decode_base32, parse_otpauth_uri
 
 __all__ = ["register"]
+
+
+def _key(args: argparse.Namespace) -> bytes:
+    """The secret of ``--key`` (hex, or Base32 with ``--base32``) or of ``--uri``; never echoed back."""
+    uri = _uri(args)
+    if uri is not None:
+        return uri.secret
+    text: str = args.key
+    if args.base32:
+        try:
+            return decode_base32(text)
+        except InvalidParameter as e:
+            raise InvalidParameter(f"--key {e}") from None
+    cleaned = "".join(text.split())
+    try:
+        value = bytes.fromhex(cleaned)
+    except ValueError:
+        foreign = " ".join(repr(c) for c in sorted(set(cleaned.lower()) - set("0123456789abcdef")))
+        hint = f" ({foreign} not in 0-9 and a-f)" if foreign else " (an odd number of digits)"
+        try:
+            decode_base32(cleaned)
+        except InvalidParameter:
+            pass
+        else:
+            hint = "; it reads as Base32: add --base32"
+        raise InvalidParameter(f"--key is not a hex string{hint}") from None
+    if not value:
+        raise InvalidParameter("--key must not be empty")
+    return value
+
+
+def _uri(args: argparse.Namespace) -> KeyUri | None:
+    text: str | None = getattr(args, "uri", None)
+    if text is None:
+        return None
+    if args.base32:
+        raise InvalidParameter("--base32 is for --key; an otpauth URI's secret is always Base32")
+    uri = parse_otpauth_uri(text)
+    if uri.type != args.algorithm:
+        raise InvalidParameter(
+            f"the URI holds a {uri.type.upper()} key: run 'tokensim code {uri.type} --uri ...'"
+        )
+    return uri
+
+
+def _digits(args: argparse.Namespace) -> int:
+    uri = _uri(args)
+    if args.digits is not None:
+        return int(args.digits)
+    return 6 if uri is None else uri.digits
+
+
+def _algorithm(args: argparse.Namespace) -> HashAlgorithm:
+    uri = _uri(args)
+    if args.hash is not None:
+        return HashAlgorithm(args.hash)
+    return HashAlgorithm.SHA1 if uri is None else uri.algorithm
 
 
 def _hex(text: str) -> bytes:
@@ -61,13 +127,19 @@ def _seconds(text: str) -> float:
 
 
 def _run_hotp(args: argparse.Namespace) -> int:
-    print(hotp(args.key, args.counter, args.digits, args.hash))
+    key, uri = _key(args), _uri(args)
+    counter = args.counter if args.counter is not None or uri is None else uri.counter
+    if counter is None:
+        raise InvalidParameter("give --counter (or an otpauth://hotp URI, which has one)")
+    print(hotp(key, counter, _digits(args), _algorithm(args)))
     return 0
 
 
 def _run_totp(args: argparse.Namespace) -> int:
+    key, uri = _key(args), _uri(args)
+    step = args.step if args.step is not None else 30 if uri is None else uri.period
     when = SystemClock().now() if args.time is None else args.time
-    print(totp(args.key, when, args.step, args.digits, args.hash))
+    print(totp(key, when, step, _digits(args), _algorithm(args)))
     return 0
 
 
@@ -79,7 +151,7 @@ def _run_ocra(args: argparse.Namespace) -> int:
     print(
         ocra(
             suite,
-            args.key,
+            _key(args),
             args.question,
             counter=args.counter,
             pin=args.pin,
@@ -100,23 +172,44 @@ def register(subparsers: Any) -> None:
     algorithms = code.add_subparsers(title="algorithms", metavar="ALGORITHM", required=True)
 
     def common(parser: argparse.ArgumentParser, *, digits: bool = True) -> None:
-        parser.add_argument("--key", type=_hex, required=True, help="the secret, as hex")
+        if digits:  # hotp and totp: the key or an otpauth URI
+            source = parser.add_mutually_exclusive_group(required=True)
+            source.add_argument("--key", help="the secret, as hex (Base32 with --base32)")
+            source.add_argument(
+                "--uri",
+                metavar="OTPAUTH_URI",
+                help="an otpauth:// URI: its secret, algorithm, digits and period or counter "
+                "(an option given as well wins)",
+            )
+        else:
+            parser.add_argument("--key", required=True, help="the secret, as hex (Base32 with --base32)")
+        parser.add_argument(
+            "--base32",
+            action="store_true",
+            help="read --key as Base32 (RFC 4648), as oathtool -b does (default: hex)",
+        )
         if digits:
-            parser.add_argument("--digits", type=int, default=6, help="code length, 6 to 10 (default 6)")
             parser.add_argument(
-                "--hash", type=_hash, default=HashAlgorithm.SHA1, help="SHA1, SHA256 or SHA512 (default SHA1)"
+                "--digits", type=int, help="code length, 6 to 10 (default: the URI's, else 6)"
+            )
+            parser.add_argument(
+                "--hash", type=_hash, help="SHA1, SHA256 or SHA512 (default: the URI's, else SHA1)"
             )
 
     hotp_parser = algorithms.add_parser("hotp", help="event-based code (RFC 4226)")
     common(hotp_parser)
-    hotp_parser.add_argument("--counter", type=_unsigned, required=True, help="the counter value")
-    hotp_parser.set_defaults(handler=_run_hotp)
+    hotp_parser.add_argument(
+        "--counter", type=_unsigned, help="the counter value (required unless the URI has one)"
+    )
+    hotp_parser.set_defaults(handler=_run_hotp, algorithm="hotp")
 
     totp_parser = algorithms.add_parser("totp", help="time-based code (RFC 6238)")
     common(totp_parser)
     totp_parser.add_argument("--time", type=_seconds, help="Unix time in seconds (default: now)")
-    totp_parser.add_argument("--step", type=int, default=30, help="time step in seconds (default 30)")
-    totp_parser.set_defaults(handler=_run_totp)
+    totp_parser.add_argument(
+        "--step", type=int, help="time step in seconds (default: the URI's period, else 30)"
+    )
+    totp_parser.set_defaults(handler=_run_totp, algorithm="totp")
 
     ocra_parser = algorithms.add_parser("ocra", help="challenge-response code (RFC 6287)")
     common(ocra_parser, digits=False)

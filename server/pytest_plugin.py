@@ -34,7 +34,10 @@ with ``@pytest.mark.tokensim(...)`` (the same names without ``tokensim_``):
 key                                        default  what
 =========================================  =======  ===================================================
 ``tokensim_strict``                        false    every check below
-``tokensim_require_answered_challenges``   false    fail a test that left a challenge unanswered
+``tokensim_require_answered_challenges``   false    fail a test that left a challenge it caused with no
+                                                    answer at all (a wrong answer counts: the test saw
+                                                    the refusal; ``tokensim.leave_unanswered(challenge)``
+                                                    excuses one left open on purpose)
 ``tokensim_fail_on_server_error``          true     fail a test during which the server answered a 5xx
 ``tokensim_start_time``                    (start)  Unix seconds the clock starts at in every test
                                                     (default: the session's start, in whole minutes)
@@ -421,6 +424,7 @@ class TokensimServer:
         self._live: _LiveServer | None = None
         self._harness: Harness | None = None
         self._numbers = itertools.count(1)
+        self._left_open: set[str] = set()
 
     # -- life cycle
 
@@ -433,6 +437,7 @@ class TokensimServer:
         self._journal.records.clear()
         self._harness = None
         self._numbers = itertools.count(1)
+        self._left_open.clear()
 
     def close(self) -> None:
         """Stop the live server, if any, and close the database."""
@@ -590,8 +595,26 @@ class TokensimServer:
 
     # -- strictness
 
+    def leave_unanswered(self, challenge: ChallengeView | Mapping[str, Any] | str) -> None:
+        """Excuse one challenge from ``require_answered_challenges``: the test leaves it open on purpose.
+
+        Args:
+            challenge: the challenge (a view, the API's JSON object or its id).
+        """
+        if isinstance(challenge, str):
+            self._left_open.add(challenge)
+        elif isinstance(challenge, Mapping):
+            self._left_open.add(str(challenge["id"]))
+        else:
+            self._left_open.add(challenge.id)
+
     def problems(self, *, require_answered_challenges: bool, fail_on_server_error: bool) -> list[str]:
-        """What the strictness settings find wrong with the test that just ran."""
+        """What the strictness settings find wrong with the test that just ran.
+
+        A 5xx is always a problem (a refusal the test provoked is a 4xx). A challenge is a problem when
+        it is still open and nobody answered it at all: a test that typed a wrong answer and got the
+        refusal did what it meant to, and so did one that called :meth:`leave_unanswered`.
+        """
         found: list[str] = []
         if fail_on_server_error:
             found.extend(
@@ -609,12 +632,13 @@ class TokensimServer:
                     select(Challenge, Device.kind, User.username)
                     .join(Device, Device.id == Challenge.device_id)
                     .join(User, User.id == Challenge.user_id)
-                    .where(Challenge.status == "open")
+                    .where(Challenge.status == "open", Challenge.attempts == 0)
                     .order_by(Challenge.created_at)
                 ).all()
             found.extend(
                 f"challenge {challenge.id} ({challenge.mode}) for {username}'s {kind} was never answered"
                 for challenge, kind, username in rows
+                if challenge.id not in self._left_open
             )
         return found
 

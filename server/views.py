@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tokensim.protocol.clock import printed_time
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import Challenge
 from tokensim.protocol.provisioning import Provisioning
@@ -233,8 +234,10 @@ class Card:
     def text(self, columns: int = 8) -> str:
         """The card as plain text, ``columns`` cells a line, ready to print."""
         lines = [f"tokensim {self.kind} {self.serial}"]
+        if self.issued_at is not None:
+            lines.append(f"issued      {printed_time(self.issued_at)}")
         if self.expires_at is not None:
-            lines.append(f"valid until Unix time {self.expires_at:.0f}")
+            lines.append(f"valid until {printed_time(self.expires_at)}")
         row: list[str] = []
         for index, value in self.cells:
             row.append(f"{index:3d} {value}")

@@ -1,4 +1,5 @@
-"""Shared test machinery: the vector-file loader behind ``@pytest.mark.vectors``, and pytester.
+"""Shared test machinery: the vector-file loader behind ``@pytest.mark.vectors``, pytester, and the
+RFC 6030 schema (``pskc_schema``) that PSKC exports are validated against.
 
 A test marked ``@pytest.mark.vectors("rfc4226_hotp.txt")`` with a ``vector`` argument runs once per
 block of that file under ``tests/vectors/``; each block arrives as a ``dict`` of its ``Name = value``
@@ -7,7 +8,9 @@ lines.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -43,3 +46,40 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         if all(block.get(key) == value for key, value in marker.kwargs.items())
     ]
     metafunc.parametrize("vector", blocks, ids=[f"{marker.args[0]}:{i}" for i in range(len(blocks))])
+
+
+class _LocalSchemas:
+    """Resolves the PSKC schema's imports (W3C URLs) to the copies in tests/vectors/pskc/, offline."""
+
+    def __init__(self) -> None:
+        from lxml import etree
+
+        class Resolver(etree.Resolver):  # type: ignore[misc]
+            def resolve(self, url: str | None, pubid: str | None, context: Any) -> Any:
+                name = (url or "").rsplit("/", 1)[-1].strip()
+                path = VECTORS / "pskc" / name
+                return self.resolve_filename(str(path), context) if path.is_file() else None
+
+        self.resolver = Resolver()
+
+
+@pytest.fixture(scope="session")
+def pskc_schema() -> Callable[[bytes], None]:
+    """A checker of PSKC documents against RFC 6030's schema; raises AssertionError listing the errors.
+
+    The XSD files are libpskc's (Debian's ``pskctool`` package), see tests/vectors/README.md.
+    """
+    from lxml import etree
+
+    parser = etree.XMLParser(no_network=True, load_dtd=False, resolve_entities=True)
+    parser.resolvers.add(_LocalSchemas().resolver)
+    schema = etree.XMLSchema(etree.parse(str(VECTORS / "pskc" / "pskc-schema.xsd"), parser))
+
+    def check(document: bytes) -> None:
+        __tracebackhide__ = True
+        tree = etree.fromstring(document, etree.XMLParser(no_network=True, resolve_entities=False))
+        if not schema.validate(tree):
+            errors = "\n".join(f"line {e.line}: {e.message}" for e in schema.error_log)
+            raise AssertionError(f"not valid against the RFC 6030 schema:\n{errors}")
+
+    return check

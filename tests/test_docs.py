@@ -177,3 +177,39 @@ def test_the_guide_examples_run(guide: str, pytester: pytest.Pytester) -> None:
                 pytest.fail(f"{where}: unknown marker {block.kind!r}")
     finally:
         console.close()
+
+
+def _guides_with(kind: str) -> list[str]:
+    return [guide for guide in GUIDES if any(b.kind == kind for b in _blocks(guide))]
+
+
+@pytest.mark.parametrize("guide", _guides_with("pytest"))
+def test_the_guide_pytest_examples_pass_in_strict_mode(guide: str, pytester: pytest.Pytester) -> None:
+    # The guide recommends tokensim_strict: each of its examples, refusals included, passes under it.
+    pytester.makeini("[pytest]\ntokensim_strict = true\n")
+    for number, block in enumerate(_blocks(guide)):
+        if block.kind != "pytest":
+            continue
+        module = pytester.makepyfile(**{f"test_strict_{Path(guide).stem}_{number}": block.body})
+        result = pytester.runpytest(str(module), "-p", "no:cacheprovider", "--strict-markers")
+        outcomes = result.parseoutcomes()
+        where = f"{guide}:{block.line} under tokensim_strict = true"
+        assert result.ret == 0, f"{where}\n{result.stdout.str()}"
+        assert outcomes.get("passed", 0) >= 1, where
+        assert not outcomes.get("errors"), where
+
+
+def test_the_readme_code_examples_print_what_it_shows() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Check a code by hand") :]
+    section = section[: section.index("\n## ", 1)]
+    bodies = [m.group("body") for m in _BLOCK.finditer(section) if m.group("lang") == "sh"]
+    commands = _commands("".join(bodies).replace("\\\n", " "))
+    assert len(commands) >= 6
+    environ = {k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)}
+    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+    for command, expected in commands:
+        done = subprocess.run(
+            ["bash", "-c", command], env=environ, capture_output=True, text=True, timeout=60, check=False
+        )
+        assert (done.returncode, done.stdout) == (0, expected), f"README: $ {command}\n{done.stderr}"

@@ -1,21 +1,20 @@
 """The Online Security Code Card: a printable temporary card of 3-digit cells, with its dates.
 
-The card is printed from the portal and valid for a limited time; its issue and expiry dates (UTC)
-are printed on it. The provisioning's ``issued_at`` is required; when ``expires_at`` is missing the
-card expires :data:`VALIDITY_DAYS` days after issue, matching the published 21-day lifespan. The cell
-values come from :class:`~tokensim.protocol.cards.CodeCard` with digits only, which is tokensim's
-emulation choice, not the vendor's generation.
+The card is printed from the portal and valid for a limited time; its issue and expiry times are
+printed on it (ISO 8601 date and time, UTC). The provisioning's ``issued_at`` is required; when
+``expires_at`` is missing the card expires :data:`VALIDITY_DAYS` days after issue, matching the
+published 21-day lifespan. The cell values come from :class:`~tokensim.protocol.cards.CodeCard` with
+digits only, which is tokensim's emulation choice, not the vendor's generation.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime
 from typing import ClassVar
 
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.protocol.cards import CardKind
-from tokensim.protocol.clock import Clock
+from tokensim.protocol.clock import Clock, printed_time
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.provisioning import Provisioning
 
@@ -23,10 +22,6 @@ __all__ = ["VALIDITY_DAYS", "OnlineSecurityCodeCard"]
 
 #: Days an online card is valid when the provisioning gives no expiry.
 VALIDITY_DAYS = 21
-
-
-def _date(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
 
 
 class OnlineSecurityCodeCard(PrintedCard):
@@ -73,8 +68,9 @@ class OnlineSecurityCodeCard(PrintedCard):
         return self._clock.now() >= self._expires_at
 
     def header_lines(self) -> list[str]:
-        """Title, serial, and the issue and expiry dates (UTC)."""
-        return [
-            *super().header_lines(),
-            f"Issued {_date(self._issued_at)}   Expires {_date(self._expires_at)}",
-        ]
+        """Title, serial, and the issue and expiry times (UTC, to the minute)."""
+        issued, expires = (
+            printed_time(self._issued_at, short=True),
+            printed_time(self._expires_at, short=True),
+        )
+        return [*super().header_lines(), f"Issued {issued}   Expires {expires}"]

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import shutil
+import subprocess
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -134,6 +137,68 @@ def test_every_device_kind_round_trips(protection: dict[str, object]) -> None:
             assert device.secret.hex().encode() not in data
     read_protection = {k: v for k, v in protection.items() if k != "iterations"}
     assert import_devices(data, **read_protection) == DEVICES  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "protection",
+    [{}, {"key": bytes(range(16))}, {"passphrase": "correct horse", "iterations": 1000}],
+    ids=["plain", "pre-shared-key", "pbkdf2"],
+)
+def test_every_export_is_valid_against_the_rfc6030_schema(
+    protection: dict[str, object], pskc_schema: Callable[[bytes], None]
+) -> None:
+    pskc_schema(export_devices(DEVICES, **protection))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "protection",
+    [{}, {"key": bytes(range(16))}, {"passphrase": "correct horse", "iterations": 1000}],
+    ids=["plain", "pre-shared-key", "pbkdf2"],
+)
+def test_libpskc_validates_every_export(protection: dict[str, object], tmp_path: Path) -> None:
+    # The check the issue was found with; libpskc's schema is the one shipped in tests/vectors/pskc/.
+    pskctool = shutil.which("pskctool")
+    if pskctool is None:
+        pytest.skip("pskctool (Debian's pskctool package) is not installed; the lxml schema check ran")
+    exported = tmp_path / "export.pskc"
+    exported.write_bytes(export_devices(DEVICES, **protection))  # type: ignore[arg-type]
+    done = subprocess.run(
+        [pskctool, "--validate", str(exported)], capture_output=True, text=True, timeout=60, check=False
+    )
+    # pskctool exits 0 either way: its verdict is the OK or FAIL it prints.
+    assert done.stdout.strip() == "OK", done.stdout + done.stderr
+
+
+def test_a_device_with_two_keys_is_two_packages_with_one_device_info() -> None:
+    from lxml import etree
+
+    dsc, ib_key = DEVICES[2], DEVICES[6]
+    tree = etree.fromstring(export_devices([dsc, ib_key]))
+    ns = {"pskc": "urn:ietf:params:xml:ns:keyprov:pskc"}
+    packages = tree.findall("pskc:KeyPackage", ns)
+    assert [len(p.findall("pskc:Key", ns)) for p in packages] == [1, 1, 1, 1]
+    assert [p.findtext("pskc:DeviceInfo/pskc:SerialNo", namespaces=ns) for p in packages] == [
+        "DSC-0001",
+        "DSC-0001",
+        "IBK-0001",
+        "IBK-0001",
+    ]
+
+
+def test_the_schema_check_accepts_the_rfc_figures_and_refuses_two_keys_in_a_package(
+    pskc_schema: Callable[[bytes], None],
+) -> None:
+    for figure in sorted(FIGURES.glob("rfc6030_figure*.pskcxml")):
+        pskc_schema(figure.read_bytes())
+    # The layout tokensim wrote before: a DSC's TOTP and PIN keys in one KeyPackage.
+    two_in_one = (
+        b'<KeyContainer Version="1.0" xmlns="urn:ietf:params:xml:ns:keyprov:pskc"><KeyPackage>'
+        b'<Key Id="1" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:totp"/>'
+        b'<Key Id="2" Algorithm="urn:ietf:params:xml:ns:keyprov:pskc:pin"/>'
+        b"</KeyPackage></KeyContainer>"
+    )
+    with pytest.raises(AssertionError, match=r"Key': This element is not expected"):
+        pskc_schema(two_in_one)
 
 
 def test_a_file_with_one_bad_device_imports_nothing() -> None:

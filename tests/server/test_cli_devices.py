@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import stat
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,13 +100,17 @@ def test_list_shows_every_device(alice_server: Server, capsys: pytest.CaptureFix
 
 
 def test_plain_export_warns_and_is_private(
-    alice_server: Server, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    alice_server: Server,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    pskc_schema: Callable[[bytes], None],
 ) -> None:
     out = tmp_path / "alice.pskc"
     assert main(_devices(alice_server, "export", "--user", "alice", "--out", str(out))) == 0
     captured = capsys.readouterr()
     assert "unencrypted" in captured.err
     assert stat.S_IMODE(os.stat(out).st_mode) == 0o600
+    pskc_schema(out.read_bytes())  # one user's devices, every kind, each key in its own KeyPackage
     keys = read_pskc(out.read_bytes())
     serials = {key.serial for key in keys}
     assert serials == {
@@ -138,6 +143,7 @@ def test_export_then_import_elsewhere_and_log_in(
     capsys: pytest.CaptureFixture[str],
     protect: list[str],
     environ: dict[str, str],
+    pskc_schema: Callable[[bytes], None],
 ) -> None:
     for name, value in {**environ, "DEVICE_PIN": "1234"}.items():
         monkeypatch.setenv(name, value)
@@ -147,6 +153,7 @@ def test_export_then_import_elsewhere_and_log_in(
     assert main(_devices(alice_server, "export", *ids, "--out", str(out), *protect)) == 0
     assert "unencrypted" not in capsys.readouterr().err
     assert b"EncryptedValue" in out.read_bytes()
+    pskc_schema(out.read_bytes())
 
     command = _devices(bob_server, "import", str(out), "--user", "bob", "--pin-env", "DEVICE_PIN", *protect)
     assert main(command) == 0

@@ -193,6 +193,53 @@ def test_strict_ini_fails_a_test_that_leaves_a_challenge_open(pytester: pytest.P
     )
 
 
+def test_strict_mode_passes_refusals_a_test_provoked(pytester: pytest.Pytester) -> None:
+    # A wrong answer leaves its challenge open (the device takes more tries), but the test answered it
+    # and saw the refusal: strictness is for what a test forgot, not for what it provoked.
+    pytester.makeini("[pytest]\ntokensim_strict = true\n")
+    source = """
+    import pytest
+    from tokensim.server.client import ProblemError
+
+    def test_wrong_answer(tokensim_user, tokensim_client):
+        bob = tokensim_user(devices=["dsc-plus"])
+        started = tokensim_client.login(bob.username, bob.password)
+        view = tokensim_client.challenge(started.login_id, bob.device_id("dsc-plus"))
+        with pytest.raises(ProblemError) as refused:
+            tokensim_client.answer(started.login_id, view.id, "00000000")
+        assert refused.value.code == "wrong-answer"
+
+    def test_unknown_user(tokensim_client):
+        with pytest.raises(ProblemError) as refused:
+            tokensim_client.login("nobody", "wrong")
+        assert refused.value.status == 401
+
+    def test_left_open_on_purpose(tokensim_user, tokensim_client, tokensim):
+        carol = tokensim_user(devices=["scc", "dsc-plus"])
+        started = tokensim_client.login(carol.username, carol.password)
+        tokensim.leave_unanswered(tokensim_client.challenge(started.login_id, carol.device_id("scc")))
+        second = tokensim_client.login(carol.username, carol.password)
+        view = tokensim_client.challenge(second.login_id, carol.device_id("dsc-plus"))
+        tokensim.leave_unanswered(view.to_json())
+
+    def test_one_forgotten(tokensim_user, tokensim_client, tokensim):
+        dave = tokensim_user(devices=["scc", "dsc-plus"], username="dave")
+        started = tokensim_client.login(dave.username, dave.password)
+        tokensim.leave_unanswered(tokensim_client.challenge(started.login_id, dave.device_id("scc")).id)
+        second = tokensim_client.login(dave.username, dave.password)
+        tokensim_client.challenge(second.login_id, dave.device_id("dsc-plus"))
+    """
+    result = _run(pytester, source)
+    result.assert_outcomes(passed=4, errors=1)
+    errors = [line for line in result.stdout.lines if line.startswith("ERROR")]
+    assert len(errors) == 1
+    assert "test_one_forgotten" in errors[0]
+    result.stdout.re_match_lines(
+        [r"tokensim: challenge \w+ \(numeric\) for dave's dsc-plus was never answered$"]
+    )
+    assert "dave's scc" not in result.stdout.str()
+
+
 def test_require_answered_challenges_alone(pytester: pytest.Pytester) -> None:
     # The marker's strict=False turns off only what strict turns on; the ini's own key still holds.
     pytester.makeini("[pytest]\ntokensim_require_answered_challenges = true\n")
