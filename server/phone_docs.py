@@ -84,9 +84,10 @@ as canonical JSON: members sorted by name at every level (by Unicode code point)
 `\\uXXXX` with lowercase hex (`\\n`, `\\r`, `\\t`, `\\b`, `\\f` for those controls; UTF-16
 surrogate pairs above U+FFFF), `expires_at` as the shortest decimal that reads back as the same
 IEEE-754 double, with `.0` when it is whole (for example `1798021253.0`, `1798021253.25`); the
-bytes are that text in ASCII. This is Python's `json.dumps(obj, sort_keys=True,
-separators=(",", ":"))`. Example: `{{"action":"login","decision":"approve","details":{{"platform":"portal"}},
-"expires_at":1798021253.0,"id":"r1","nonce":"n","origin":"203.0.113.7","username":"alice"}}`.
+bytes are that text in ASCII. This is Python's
+`json.dumps(obj, sort_keys=True, separators=(",", ":"))`. For example (one line):
+
+    {{"action":"login","decision":"approve","details":{{"platform":"portal"}},"expires_at":1798021253.0,"id":"r1","nonce":"n","origin":"203.0.113.7","username":"alice"}}
 
 A QR login's code is the text `tokensim-qr:` followed by the base64url, without padding, of the
 request's canonical JSON as above but without `decision`; the phone decodes it, shows it, and sends

@@ -173,3 +173,16 @@ def test_a_decision_with_a_bad_signature_from_the_phone_is_refused_and_the_push_
     assert remote.answer(started.login_id, challenge.id).scope == FULL_SCOPE
     audited = [(r.event, r.outcome) for r in remote.audit(username="quin", event="push.decision")]
     assert audited == [("push.decision", "bad-signature")] * 6 + [("push.decision", "approved")]
+
+
+def test_the_documented_signing_example_is_what_the_phone_signs() -> None:
+    from pathlib import Path
+
+    from tokensim.protocol.messages import PushRequest
+    from tokensim.server.phone_docs import IB_KEY_DECISIONS_DOC
+
+    request = PushRequest("r1", "alice", "login", "203.0.113.7", "n", 1798021253.0, {"platform": "portal"})
+    example = request.signing_bytes(True).decode("ascii")
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "developer.md").read_text(encoding="utf-8")
+    assert f"\n    {example}\n" in IB_KEY_DECISIONS_DOC
+    assert f"\n{example}\n" in guide
