@@ -20,10 +20,18 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.protocol.phone_auth import RequestAuth, request_signing_bytes, requests_path
 from tokensim.server.client import TokensimClient
+from tokensim.server.errors import Unauthorized
 from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.service import Service
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD
+from .race_helpers import (
+    THREADS,
+    enroll_ib_key,
+    race,
+    two_services,  # noqa: F401 - the ``services`` fixture (SQLite and PostgreSQL)
+)
 from .test_e2e import Server, _start, _stop
 
 
@@ -186,3 +194,21 @@ def test_the_documented_signing_example_is_what_the_phone_signs() -> None:
     guide = (Path(__file__).resolve().parents[2] / "docs" / "developer.md").read_text(encoding="utf-8")
     assert f"\n    {example}\n" in IB_KEY_DECISIONS_DOC
     assert f"\n{example}\n" in guide
+
+
+def test_copies_of_one_signed_request_sent_at_once_are_taken_once(services: tuple[Service, Service]) -> None:
+    first, second = services
+    _device_id, app = enroll_ib_key(first)
+    key_id = app.key_id("alice")
+    header = app.listing_auth(key_id).header()
+    path = requests_path(key_id)
+    calls = [
+        (lambda s=service: s.challenges.authenticate_phone(header, "GET", path, registration=key_id))
+        for service in [first, second] * (THREADS // 2)
+    ]
+    wins, errors = race(calls)
+    assert wins == [key_id]
+    assert all(isinstance(e, Unauthorized) for e in errors), {type(e).__name__ for e in errors}
+    assert len(errors) == THREADS - 1
+    # The next request, with a later time, is taken.
+    assert second.challenges.authenticate_phone(app.listing_auth(key_id).header(), "GET", path) == key_id
