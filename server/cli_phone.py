@@ -63,13 +63,23 @@ def load_app(path: Path) -> IbKeyApp:
 
 
 def save_app(app: IbKeyApp, path: Path) -> None:
-    """Write the app back to ``path`` (owner-only, replaced in one rename so a crash loses nothing)."""
-    fd, temporary = tempfile.mkstemp(prefix=".ib-key-app.", dir=path.parent)
+    """Write the app back to ``path`` (owner-only, replaced in one rename so a crash loses nothing).
+
+    Raises:
+        InvalidParameter: the folder is not writable.
+    """
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".ib-key-app.", dir=path.parent)
+    except OSError as e:
+        raise InvalidParameter(f"{path}: cannot save the app ({e.strerror})") from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(json.dumps(app.save(), indent=2))
         os.chmod(temporary, 0o600)
         os.replace(temporary, path)
+    except OSError as e:
+        Path(temporary).unlink(missing_ok=True)
+        raise InvalidParameter(f"{path}: cannot save the app ({e.strerror})") from None
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

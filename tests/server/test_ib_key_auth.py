@@ -177,6 +177,16 @@ def test_a_decision_with_a_bad_signature_from_the_phone_is_refused_and_the_push_
             headers={"Authorization": app.decision_auth(key_id).header()},
         )
         assert (refused.status_code, refused.json()["code"]) == (401, "unauthorized")
+    unknown = remote.request(
+        "POST",
+        "/v1/ib-key/decisions",
+        json=replace(decision, request_id="no-such-request").to_json(),
+        headers={"Authorization": app.decision_auth(key_id).header()},
+    )
+    assert (unknown.status_code, unknown.json()["code"]) == (
+        404,
+        "not-found",
+    )  # an authenticated phone learns it
     assert remote.decide(decision, app.decision_auth(key_id)) == "approved"
     assert remote.answer(started.login_id, challenge.id).scope == FULL_SCOPE
     audited = [(r.event, r.outcome) for r in remote.audit(username="quin", event="push.decision")]
