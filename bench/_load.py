@@ -78,7 +78,8 @@ class Step:
     """One HTTP request of a verification.
 
     ``totp_key`` means the answer is a TOTP code computed as the request leaves; ``accept`` judges a
-    2xx reply's JSON (for servers that answer a refusal with 200).
+    2xx reply's JSON (for servers that answer a refusal with 200); ``authorization`` makes the
+    ``Authorization`` header as the request leaves (an IB Key phone signs each request with its time).
     """
 
     method: str
@@ -86,6 +87,7 @@ class Step:
     body: dict[str, Any] | None = None
     totp_key: bytes | None = None
     accept: Callable[[Any], bool] | None = None
+    authorization: Callable[[], str] | None = None
 
 
 @dataclass
@@ -224,9 +226,12 @@ async def _drive(server: Server, work: Sequence[Sequence[Verification]], seconds
                 step, data = sending.step, sending.data
                 if step.totp_key is not None:
                     data = _encode(dict(step.body or {}) | {"answer": _answer_now(step.totp_key)})
+                headers = None if data is None else _JSON
+                if step.authorization is not None:
+                    headers = {**(headers or {}), "Authorization": step.authorization()}
                 try:
                     async with http.request(
-                        sending.method, sending.url, data=data, headers=None if data is None else _JSON
+                        sending.method, sending.url, data=data, headers=headers
                     ) as response:
                         # Read to the end, so the connection goes back to the pool for the next request.
                         raw = await response.read()

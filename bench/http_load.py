@@ -157,7 +157,12 @@ def prepare(
                 app.receive_push(view.challenge.request)
                 decision = app.approve(view.id, pin=PIN)
                 steps = [
-                    Step("POST", "/v1/ib-key/decisions", decision.to_json()),
+                    Step(
+                        "POST",
+                        "/v1/ib-key/decisions",
+                        decision.to_json(),
+                        authorization=lambda app=app, key=decision.key_id: app.decision_auth(key).header(),
+                    ),
                     Step("POST", answer_path, body),
                 ]
             else:

@@ -677,6 +677,7 @@ class Accounts:
                     secrets=core.keys.seal(secrets.to_bytes(), "devices", device.id, "secrets"),
                     suite=suite,
                     label=activation.device_name[:64] or "phone",
+                    request_time=None,  # a new key starts a new sequence of signed requests
                     failures=0,
                     lockouts=0,
                     locked_until=None,

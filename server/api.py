@@ -53,11 +53,19 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from tokensim.protocol.clock import Clock
 from tokensim.protocol.errors import TokensimError
 from tokensim.protocol.messages import PushDecision
+from tokensim.protocol.phone_auth import DECISIONS_PATH, requests_path
 from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
 from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, bearer
 from tokensim.server.errors import NotFound
+from tokensim.server.phone_docs import (
+    IB_KEY_ACTIVATION_DOC,
+    IB_KEY_DECISIONS_DOC,
+    IB_KEY_REFUSED,
+    IB_KEY_REQUESTS_DOC,
+    IbKeyAuthDep,
+)
 from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
 from tokensim.server.reset import reset_database
 from tokensim.server.schemas import (
@@ -295,7 +303,7 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- IB Key app ----------------------------------------------------------------------------
 
-    @app.post("/v1/ib-key/activations", status_code=201, tags=["ib-key"])
+    @app.post("/v1/ib-key/activations", status_code=201, tags=["ib-key"], description=IB_KEY_ACTIVATION_DOC)
     def ib_key_activation(body: IbKeyActivationBody, service: ServiceDep) -> JSONResponse:
         """Activate an IB Key registration with the texted token; returns its provisioning."""
         activation = IbKeyActivation(
@@ -303,17 +311,33 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(service.accounts.activate_ib_key(activation).to_json(), 201)
 
-    @app.get("/v1/ib-key/{registration}/requests", tags=["ib-key"])
-    def ib_key_requests(registration: str, service: ServiceDep) -> JSONResponse:
-        """Push requests waiting for the phone's decision."""
+    @app.get(
+        "/v1/ib-key/{registration}/requests",
+        tags=["ib-key"],
+        description=IB_KEY_REQUESTS_DOC,
+        responses=IB_KEY_REFUSED,
+    )
+    def ib_key_requests(registration: str, service: ServiceDep, authorization: IbKeyAuthDep) -> JSONResponse:
+        """Push requests waiting for the phone's decision (a request signed by the registration key)."""
+        service.challenges.authenticate_phone(
+            authorization, "GET", requests_path(registration), registration=registration
+        )
         requests = service.challenges.pending_pushes(registration)
         return _json({"requests": [r.to_json() for r in requests]})
 
-    @app.post("/v1/ib-key/decisions", tags=["ib-key"])
-    def ib_key_decision(body: PushDecisionBody, service: ServiceDep) -> JSONResponse:
-        """A phone's signed approval or denial of a push or QR request."""
+    @app.post(
+        DECISIONS_PATH,
+        tags=["ib-key"],
+        description=IB_KEY_DECISIONS_DOC,
+        responses=IB_KEY_REFUSED,
+    )
+    def ib_key_decision(
+        body: PushDecisionBody, service: ServiceDep, authorization: IbKeyAuthDep
+    ) -> JSONResponse:
+        """A phone's signed approval or denial of a push or QR request (signed by the registration key)."""
+        registration = service.challenges.authenticate_phone(authorization, "POST", DECISIONS_PATH)
         decision = PushDecision.from_json(body.model_dump())
-        status = service.challenges.decide(decision)
+        status = service.challenges.decide(decision, registration)
         return _json({"request_id": decision.request_id, "status": status})
 
     # -- support -------------------------------------------------------------------------------

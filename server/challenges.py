@@ -22,6 +22,9 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -37,6 +40,7 @@ from tokensim.protocol.errors import (
 )
 from tokensim.protocol.messages import Challenge as ChallengeMessage
 from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
+from tokensim.protocol.phone_auth import AUTH_SCHEME, REQUEST_WINDOW, RequestAuth, request_signing_bytes
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
 from tokensim.server.db import Prepared, PreparedLoad, changed
@@ -50,6 +54,7 @@ from tokensim.server.errors import (
     PushDenied,
     PushPending,
     TooManyAttempts,
+    Unauthorized,
     WrongAnswer,
 )
 from tokensim.server.models import CardCell, Challenge, Device, Login, User
@@ -59,6 +64,7 @@ from tokensim.server.verify import (
     DeviceState,
     check_answer,
     check_push_decision,
+    load_public_key,
     make_question,
     oob_mac,
     policy_for,
@@ -106,6 +112,17 @@ _DECIDED = Prepared(
         Challenge.expires_at > bindparam("now"),
     )
     .values(status=bindparam("status"))
+)
+#: An IB Key registration, found by its serial, to check a phone's signed request.
+_PHONE = PreparedLoad(select(Device).where(Device.serial == bindparam("serial")))
+#: A phone's signed request is taken once: its time must be later than the last one taken.
+_REQUEST_TIME = Prepared(
+    update(Device)
+    .where(
+        Device.id == bindparam("device_id"),
+        or_(Device.request_time.is_(None), Device.request_time < bindparam("time_ms")),
+    )
+    .values(request_time=bindparam("time_ms"))
 )
 #: A right answer resets the account's failure counter, unless the account was locked meanwhile.
 _ACCOUNT_SUCCESS = Prepared(
@@ -667,18 +684,77 @@ class Challenges:
             )
             return [PushRequest.from_json(json.loads(row.push_request or "{}")) for row in rows]
 
-    def decide(self, decision: PushDecision) -> str:
-        """Take a phone's signed decision on a push or QR request; return ``approved`` or ``denied``.
+    def authenticate_phone(
+        self, header: str | None, method: str, path: str, *, registration: str | None = None
+    ) -> str:
+        """Check a phone's signed request (:mod:`tokensim.protocol.phone_auth`); return its registration.
+
+        The signature must verify with the active registration's key, its time be within
+        :data:`~tokensim.protocol.phone_auth.REQUEST_WINDOW` of the server's clock and later than the
+        registration's last accepted request (moved forward here, atomically, so a request is taken
+        once even when copies race). Nothing else changes: no counter, no challenge.
 
         Raises:
+            Unauthorized: no or a malformed header, an unknown or inactive registration, a signature
+                that does not verify, a time out of the window, or a replayed request.
+        """
+        if header is None:
+            raise Unauthorized(f"send 'Authorization: {AUTH_SCHEME} ...' signed with the registration key")
+        try:
+            auth = RequestAuth.parse(header)
+            signed = request_signing_bytes(method, path, auth.registration, auth.time_ms)
+        except InvalidParameter as e:
+            raise Unauthorized(str(e)) from None
+        if registration is not None and auth.registration != registration:
+            raise Unauthorized("the request is signed by another registration than the one it names")
+        core = self._core
+        now = core.clock.now()
+        row = _PHONE.one_or_none(core.db, {"serial": auth.registration})
+        device: Device | None = None if row is None else row[0]
+        refused = "the request is not signed by an active IB Key registration"
+        if (
+            device is None
+            or device.kind != "ib-key"
+            or device.status != "active"
+            or device.public_key is None
+        ):
+            raise Unauthorized(refused)
+        try:
+            load_public_key(device.public_key).verify(auth.signature, signed, ec.ECDSA(hashes.SHA256()))
+        except InvalidSignature:
+            raise Unauthorized(refused) from None
+        if abs(auth.time_ms / 1000 - now) > REQUEST_WINDOW:
+            raise Unauthorized(
+                f"the request's time is more than {REQUEST_WINDOW:.0f} s from the server's clock"
+            )
+        with core.db.write() as session:
+            if _REQUEST_TIME.run(session, {"device_id": device.id, "time_ms": auth.time_ms}) != 1:
+                raise Unauthorized("replayed request: its time is not later than the last one taken")
+        return auth.registration
+
+    def decide(self, decision: PushDecision, registration: str | None = None) -> str:
+        """Take a phone's signed decision on a push or QR request; return ``approved`` or ``denied``.
+
+        Args:
+            decision: the decision.
+            registration: the registration that signed the request carrying it
+                (:meth:`authenticate_phone`); ``None`` when the caller checked nothing (in-process).
+
+        A signature that does not verify is refused and audited; it counts against nothing (no
+        device failure, no challenge attempt): only the registration's key can make one that does.
+
+        Raises:
+            Unauthorized: the decision is signed for another registration than the request's
+                signer, or its signature does not verify.
             NotFound: no such request for that registration.
             ExpiredChallenge: too late.
             ReplayedCode: the request was decided already.
-            WrongAnswer: the signature does not verify (counts as a failure of the device).
             DeviceLocked: the device is locked.
         """
         core = self._core
         now = core.clock.now()
+        if registration is not None and decision.key_id != registration:
+            raise Unauthorized("the decision's key_id is not the registration that signed the request")
         row = _LOAD.one_or_none(core.db, {"id": decision.request_id})
         if row is None:
             raise NotFound("no such request for this registration")
@@ -694,9 +770,19 @@ class Challenges:
         try:
             check_push_decision(device.public_key, request, decision)
         except InvalidCode:
-            error = self._failed(challenge, device, user, now, count=True, reason="bad-signature")
-            assert error is not None
-            raise error from None
+            with core.db.write() as session:
+                core.audit.record(
+                    session,
+                    now,
+                    "push.decision",
+                    actor="device",
+                    outcome="bad-signature",
+                    user_id=user.id,
+                    username=user.username,
+                    device_id=device.id,
+                    detail={"mode": challenge.mode},
+                )
+            raise Unauthorized("the decision's signature does not verify with the registration key") from None
         status = "approved" if decision.approved else "denied"
         with core.db.write() as session:
             if _DECIDED.run(session, {"challenge_id": challenge.id, "now": now, "status": status}) != 1:

@@ -24,6 +24,7 @@ SUBCOMMANDS = (
     "tokensim.server.cli_serve",
     "tokensim.server.cli_login",
     "tokensim.server.cli_keypad",
+    "tokensim.server.cli_phone",
     "tokensim.server.cli_devices",
 )
 

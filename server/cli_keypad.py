@@ -41,6 +41,7 @@ from tokensim.emulators.keypad import (
 from tokensim.emulators.keypad.backend import IssuedChallenge
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import PushDecision, PushRequest, Response
+from tokensim.protocol.phone_auth import RequestAuth
 from tokensim.protocol.provisioning import DeviceKind, IbKeyActivation, Provisioning
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import ServerConfig
@@ -125,17 +126,17 @@ class ClientBackend:
             raise _problem(e) from e
         return [CarrierMessage(m.seq, m.id, m.to, m.channel, m.sender, m.text, m.sent_at) for m in entries]
 
-    def pending_pushes(self, username: str, key_id: str) -> Sequence[PushRequest]:
+    def pending_pushes(self, username: str, key_id: str, auth: RequestAuth) -> Sequence[PushRequest]:
         """The requests waiting for a registration; see :meth:`PortalBackend.pending_pushes`."""
         try:
-            return self._client.push_requests(key_id)
+            return self._client.push_requests(key_id, auth)
         except (ProblemError, httpx.HTTPError) as e:
             raise _problem(e) from e
 
-    def decide_push(self, decision: PushDecision) -> None:
+    def decide_push(self, decision: PushDecision, auth: RequestAuth) -> None:
         """Send a signed decision; see :meth:`PortalBackend.decide_push`."""
         try:
-            self._client.decide(decision)
+            self._client.decide(decision, auth)
         except (ProblemError, httpx.HTTPError) as e:
             raise _problem(e) from e
 

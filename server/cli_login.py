@@ -1,7 +1,8 @@
 """``tokensim login``: log in to a running server by hand, as the login page would ask.
 
 It asks for the password, lists the user's devices (M2FS), shows the chosen device's challenge and
-reads the answer from the keyboard; for IB Key push and QR it waits for the phone's decision. It
+reads the answer from the keyboard; for IB Key push and QR it waits for the phone's decision (a QR
+login draws its code in the terminal and prints its text, for ``tokensim phone scan``). It
 prints the session's scope and never prints the password or the session token (``--show-token``
 prints the token for use with curl)::
 
@@ -11,17 +12,21 @@ prints the token for use with curl)::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
+import io
 import time
 from collections.abc import Callable
 from typing import Any
+
+import segno
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import ChallengeForm
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.views import ChallengeView, SessionGrant
 
-__all__ = ["interactive_login", "register"]
+__all__ = ["interactive_login", "qr_text_block", "register"]
 
 _PROMPTS = {
     ChallengeForm.GRID: "Type the values of cells {indices}, one after the other, no space",
@@ -40,6 +45,17 @@ def _prompt(view: ChallengeView) -> str:
         mode=view.mode,
         sent_to=view.sent_to,
     )
+
+
+def qr_text_block(payload: str) -> str:
+    """The QR code of ``payload`` drawn with block characters, two module rows per line, for a terminal.
+
+    Light modules are full blocks and dark ones spaces (a quiet zone of 4 around it), as segno's
+    compact terminal output draws them; a phone camera reads it from the screen.
+    """
+    out = io.StringIO()
+    segno.make(payload, error="m").terminal(out=out, compact=True)
+    return out.getvalue().rstrip("\n")
 
 
 def interactive_login(
@@ -92,7 +108,11 @@ def interactive_login(
     view = client.challenge(started.login_id, chosen.id, mode=mode)
     if view.challenge.form is ChallengeForm.PUSH:
         if view.qr is not None:
-            say(f"Scan this QR code with IB Key: {view.qr}")
+            say("Scan this QR code with IB Key (or give its text to 'tokensim phone scan'):")
+            # On a terminal without block characters, the text below is the same code.
+            with contextlib.suppress(UnicodeEncodeError):
+                say(qr_text_block(view.qr))
+            say(view.qr)
         else:
             say("Approve the notification on your IB Key phone ...")
         deadline = time.monotonic() + push_timeout

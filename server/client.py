@@ -28,6 +28,7 @@ import httpx
 
 from tokensim.protocol.errors import TokensimError
 from tokensim.protocol.messages import PushDecision, PushRequest
+from tokensim.protocol.phone_auth import DECISIONS_PATH, RequestAuth, requests_path
 from tokensim.protocol.provisioning import IbKeyActivation, Provisioning
 from tokensim.server.views import (
     AuditRecord,
@@ -172,8 +173,10 @@ class TokensimClient:
         json: Any = None,
         params: Mapping[str, Any] | None = None,
         token: str | None = None,
+        auth: RequestAuth | None = None,
     ) -> Any:
-        response = self.request(method, path, json=json, params=params, token=token)
+        headers = None if auth is None else {"Authorization": auth.header()}
+        response = self.request(method, path, json=json, params=params, token=token, headers=headers)
         if response.status_code >= 400:
             try:
                 body = response.json()
@@ -378,14 +381,24 @@ class TokensimClient:
         """Send an IB Key app's activation; returns the registration's provisioning."""
         return Provisioning.from_json(self._call("POST", "/v1/ib-key/activations", json=activation.to_json()))
 
-    def push_requests(self, registration: str) -> list[PushRequest]:
-        """Push requests waiting for the phone whose registration serial is ``registration``."""
-        data = self._call("GET", f"/v1/ib-key/{registration}/requests")
+    def push_requests(self, registration: str, auth: RequestAuth) -> list[PushRequest]:
+        """Push requests waiting for the phone whose registration serial is ``registration``.
+
+        Args:
+            registration: the registration id.
+            auth: the phone's signature of this request (``IbKeyApp.listing_auth``), used once.
+        """
+        data = self._call("GET", requests_path(registration), auth=auth)
         return [PushRequest.from_json(item) for item in data["requests"]]
 
-    def decide(self, decision: PushDecision) -> str:
-        """Send a phone's signed decision; returns ``approved`` or ``denied``."""
-        data = self._call("POST", "/v1/ib-key/decisions", json=decision.to_json())
+    def decide(self, decision: PushDecision, auth: RequestAuth) -> str:
+        """Send a phone's signed decision; returns ``approved`` or ``denied``.
+
+        Args:
+            decision: the decision, signed by the registration ``decision.key_id``.
+            auth: the phone's signature of this request (``IbKeyApp.decision_auth``), used once.
+        """
+        data = self._call("POST", DECISIONS_PATH, json=decision.to_json(), auth=auth)
         return str(data["status"])
 
     # -- Secure Login System rules (session token) ----------------------------------------------

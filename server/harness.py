@@ -213,10 +213,10 @@ class Harness:
             decision = app.scan_qr(challenge.qr, pin=enrolled.pin)
         else:
             registration = app.key_id(enrolled.username)
-            for request in self.client.push_requests(registration):
+            for request in self.client.push_requests(registration, app.listing_auth(registration)):
                 app.receive_push(request)
             decision = app.approve(challenge.id, pin=enrolled.pin)
-        self.client.decide(decision)
+        self.client.decide(decision, app.decision_auth(decision.key_id))
         return decision
 
     def login(

@@ -147,6 +147,8 @@ class Device(Base):
     deactivated_at: Mapped[float | None] = mapped_column(Float)
     #: What support recorded: ``lost``, ``stolen``, ``damaged``, ``battery``, ``returned``, ``not-returned``.
     condition: Mapped[str | None] = mapped_column(String(16))
+    #: IB Key: the time (ms) of the phone's last accepted signed request; the next must be later.
+    request_time: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class CardCell(Base):

@@ -107,7 +107,15 @@ class IbKeyActivationBody(_Body):
 
     username: Annotated[str, Field(min_length=1, max_length=64)]
     token: _Short
-    public_key: Annotated[str, Field(min_length=1, max_length=4096)]
+    public_key: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=4096,
+            description="The registration's ECDSA P-256 public key: PEM of the X.509 SubjectPublicKeyInfo "
+            "('-----BEGIN PUBLIC KEY-----').",
+        ),
+    ]
     device_name: Annotated[str, Field(max_length=64)] = "phone"
 
 
@@ -116,5 +124,15 @@ class PushDecisionBody(_Body):
 
     request_id: _Id
     approved: bool
-    signature: Annotated[str, Field(min_length=1, max_length=256)]
-    key_id: _Id
+    signature: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=256,
+            description="ECDSA P-256 with SHA-256, DER, base64url without padding, over the canonical JSON "
+            'of the request plus "decision": "approve" or "deny" (see the route\'s description).',
+        ),
+    ]
+    key_id: Annotated[
+        str, Field(min_length=1, max_length=80, description="The registration id (its serial).")
+    ]

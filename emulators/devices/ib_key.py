@@ -18,6 +18,11 @@ out with the default suite ``OCRA-1:HOTP-SHA256-8:QN06``), and a time-based code
 offline (:meth:`IbKeyApp.time_code`). A decision is an ECDSA-SHA256 signature (DER) over
 :meth:`PushRequest.signing_bytes`, with the registration's serial as ``key_id``.
 
+Every request the phone makes to list its pushes or send a decision carries an ``Authorization``
+header signed with the registration's key, no PIN needed (:meth:`IbKeyApp.request_auth`, format in
+:mod:`tokensim.protocol.phone_auth`); its time is the clock's, in milliseconds, always later than the
+registration's previous one, so the server can refuse a recorded request sent again.
+
 Our emulation choices, none of them the vendor's algorithm: the key types and suites above; the PIN is
 checked on the phone against a salted PBKDF2-SHA256 hash; :attr:`IbKeyApp.PIN_ATTEMPTS` wrong PINs in
 a row lock that user's registration (:class:`~tokensim.protocol.errors.InvalidPin` with the attempts
@@ -62,6 +67,7 @@ from tokensim.protocol.errors import (
 from tokensim.protocol.messages import PushDecision, PushRequest, parse_qr_payload
 from tokensim.protocol.ocra import OcraSuite, QuestionFormat
 from tokensim.protocol.otp import HashAlgorithm, check_key, totp
+from tokensim.protocol.phone_auth import DECISIONS_PATH, RequestAuth, request_signing_bytes, requests_path
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActivation, Provisioning
 
 __all__ = ["IbKeyApp"]
@@ -120,6 +126,8 @@ class _Registration:
     counter: int
     unlock: _Unlock
     failures: int
+    #: The time (ms) of the last signed request; the next one is later.
+    request_time: int = 0
 
 
 def _pin_hash(pin: str, salt: bytes) -> bytes:
@@ -424,6 +432,35 @@ class IbKeyApp(Device):
             algorithm=registration.algorithm,
         )
 
+    # Signed requests to the server.
+
+    def request_auth(self, key_id: str, method: str, path: str) -> RequestAuth:
+        """Sign one request to the server with the registration ``key_id``'s key (no PIN needed).
+
+        Its time is the clock's in milliseconds, or one more than the registration's previous
+        request when the clock has not moved past it.
+
+        Raises:
+            InvalidParameter: no user of this app has the registration ``key_id``.
+        """
+        registration = next((r for r in self._registrations.values() if r.key_id == key_id), None)
+        if registration is None:
+            raise InvalidParameter(f"no registration {key_id!r} in this IB Key app")
+        time_ms = max(int(self._clock.now() * 1000), registration.request_time + 1)
+        registration.request_time = time_ms
+        signature = registration.private_key.sign(
+            request_signing_bytes(method, path, key_id, time_ms), ec.ECDSA(hashes.SHA256())
+        )
+        return RequestAuth(key_id, time_ms, signature)
+
+    def listing_auth(self, key_id: str) -> RequestAuth:
+        """The signed header for listing the registration's pending pushes."""
+        return self.request_auth(key_id, "GET", requests_path(key_id))
+
+    def decision_auth(self, key_id: str) -> RequestAuth:
+        """The signed header for sending a decision made with the registration ``key_id``."""
+        return self.request_auth(key_id, "POST", DECISIONS_PATH)
+
     def take_outbox(self) -> list[PushDecision]:
         """The decisions made on the keypad since the last call, oldest first; the outbox is emptied."""
         decisions, self._outbox = self._outbox, []
@@ -555,6 +592,7 @@ class IbKeyApp(Device):
                     "counter": r.counter,
                     "unlock": r.unlock.to_json(),
                     "failures": r.failures,
+                    "request_time": r.request_time,
                 }
                 for r in self._registrations.values()
             ],
@@ -587,6 +625,8 @@ class IbKeyApp(Device):
                 counter=item.integer("counter"),
                 unlock=_Unlock.from_state(item.reader("unlock")),
                 failures=item.integer("failures"),
+                # Saved by an older version without signed requests: start from the clock.
+                request_time=int(item.optional_number("request_time") or 0),
             )
             self._registrations[registration.username] = registration
         for item in state.readers("activations"):

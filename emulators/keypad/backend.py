@@ -21,6 +21,7 @@ from typing import Protocol, runtime_checkable
 
 from tokensim.protocol.errors import TokensimError
 from tokensim.protocol.messages import Challenge, PushDecision, PushRequest, Response
+from tokensim.protocol.phone_auth import RequestAuth
 from tokensim.protocol.provisioning import IbKeyActivation, Provisioning
 
 __all__ = [
@@ -203,16 +204,20 @@ class PortalBackend(Protocol):
         """
         ...
 
-    def pending_pushes(self, username: str, key_id: str) -> Sequence[PushRequest]:
+    def pending_pushes(self, username: str, key_id: str, auth: RequestAuth) -> Sequence[PushRequest]:
         """The push requests waiting for ``username``'s IB Key registration ``key_id``.
+
+        ``auth`` is the app's signature of the request (``IbKeyApp.listing_auth``).
 
         Raises:
             BackendError: the server cannot be reached.
         """
         ...
 
-    def decide_push(self, decision: PushDecision) -> None:
+    def decide_push(self, decision: PushDecision, auth: RequestAuth) -> None:
         """Send the IB Key's signed approval or denial of a push request.
+
+        ``auth`` is the app's signature of the request (``IbKeyApp.decision_auth``).
 
         Raises:
             BackendError: the signature does not verify or the request is over.

@@ -226,6 +226,7 @@ class IbKeyFace(Widget):
             self._note(str(e), error=True)
             return
         registrations = [(user, self.device.key_id(user)) for user in self.device.users()]
+        auths = {key_id: self.device.listing_auth(key_id) for _user, key_id in registrations}
         if not registrations:
             self._note("no users: activate one first", error=True)
             return
@@ -234,7 +235,7 @@ class IbKeyFace(Widget):
         def fetch() -> list[PushRequest]:
             found: list[PushRequest] = []
             for user, key_id in registrations:
-                found.extend(backend.pending_pushes(user, key_id))
+                found.extend(backend.pending_pushes(user, key_id, auths[key_id]))
             return found
 
         call_backend(self, fetch, self._arrived, self._failed)
@@ -278,10 +279,11 @@ class IbKeyFace(Widget):
         except Exception as e:
             self._note(f"{what} on the phone, but not sent: {e}", error=True)
             return
+        auth = self.device.decision_auth(decision.key_id)
         self._note(f"{what}; sending...")
         call_backend(
             self,
-            lambda: backend.decide_push(decision),
+            lambda: backend.decide_push(decision, auth),
             lambda _: self._note(f"{what} and sent"),
             self._failed,
         )

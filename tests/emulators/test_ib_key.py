@@ -33,6 +33,7 @@ from tokensim.protocol import (
     totp,
     verify_ocra,
 )
+from tokensim.protocol.phone_auth import DECISIONS_PATH, RequestAuth, request_signing_bytes, requests_path
 
 START = 1_700_000_000.0
 OCRA_KEY = bytes(range(32))
@@ -471,6 +472,56 @@ def test_save_and_load_keep_keys_pins_pending_work_and_counts(clock: FixedClock)
     copy.complete_activation("bob", reply("reg-bob"))
     assert copy.public_key_pem("bob") == bob.public_key
     assert PIN not in json.dumps(app.save())  # the PIN is kept only as a salted hash
+
+
+# Signed requests to the server.
+
+
+def test_requests_are_signed_with_the_registration_key_and_their_times_always_rise(clock: FixedClock) -> None:
+    app = make(clock)
+    activate(app, "alice")
+    activate(app, "bob")
+    first = app.listing_auth("reg-alice")
+    second = app.listing_auth("reg-alice")  # the clock has not moved: one millisecond later
+    assert (first.registration, first.time_ms, second.time_ms) == (
+        "reg-alice",
+        int(START * 1000),
+        int(START * 1000) + 1,
+    )
+    key = serialization.load_pem_public_key(app.public_key_pem("alice").encode())
+    assert isinstance(key, ec.EllipticCurvePublicKey)
+    signed = request_signing_bytes("GET", requests_path("reg-alice"), "reg-alice", first.time_ms)
+    key.verify(first.signature, signed, ec.ECDSA(hashes.SHA256()))
+    decision = app.decision_auth("reg-alice")
+    key.verify(
+        decision.signature,
+        request_signing_bytes("POST", DECISIONS_PATH, "reg-alice", decision.time_ms),
+        ec.ECDSA(hashes.SHA256()),
+    )
+    bob = serialization.load_pem_public_key(app.public_key_pem("bob").encode())
+    assert isinstance(bob, ec.EllipticCurvePublicKey)
+    with pytest.raises(InvalidSignature):  # bob's key does not sign alice's requests
+        bob.verify(first.signature, signed, ec.ECDSA(hashes.SHA256()))
+    assert app.listing_auth("reg-bob").time_ms == int(START * 1000)  # each registration has its own times
+    clock.advance(5)
+    assert app.listing_auth("reg-alice").time_ms == int((START + 5) * 1000)
+    with pytest.raises(InvalidParameter, match="no registration"):
+        app.listing_auth("reg-carol")
+    assert RequestAuth.parse(first.header()) == first
+
+
+def test_the_last_request_time_survives_save_and_load_and_older_files_load(clock: FixedClock) -> None:
+    app = make(clock)
+    activate(app)
+    last = app.listing_auth("reg-alice").time_ms
+    copy = load(json.loads(json.dumps(app.save())), clock=clock)
+    assert isinstance(copy, IbKeyApp)
+    assert copy.listing_auth("reg-alice").time_ms == last + 1
+    older = app.save()
+    del older["state"]["registrations"][0]["request_time"]  # saved before requests were signed
+    old = load(older, clock=clock)
+    assert isinstance(old, IbKeyApp)
+    assert old.listing_auth("reg-alice").time_ms == int(START * 1000)
 
 
 def test_a_damaged_private_key_is_refused(clock: FixedClock) -> None:

@@ -95,9 +95,10 @@ def test_interactive_login_waits_for_a_push(client: TokensimClient, harness: Har
     def approve_while_waiting(seconds: float) -> None:
         waits.append(seconds)
         app = harness.app()
-        for request in client.push_requests(app.key_id(alice)):
+        key_id = app.key_id(alice)
+        for request in client.push_requests(key_id, app.listing_auth(key_id)):
             app.receive_push(request)
-            client.decide(app.approve(request.id, pin="1234"))
+            client.decide(app.approve(request.id, pin="1234"), app.decision_auth(key_id))
 
     shown: list[str] = []
     grant = interactive_login(

@@ -225,12 +225,13 @@ def test_push_waits_for_the_phone_and_a_denial_ends_it(
     challenge = client.challenge(started.login_id, ib_key.device_id)
     pending = _problem(lambda: client.answer(started.login_id, challenge.id))
     assert (pending.code, pending.retry_after) == ("push-pending", 1.0)
-    requests = client.push_requests(app.key_id(alice))
+    key_id = app.key_id(alice)
+    requests = client.push_requests(key_id, app.listing_auth(key_id))
     assert [r.id for r in requests] == [challenge.id]
     assert requests[0].origin == "127.0.0.1"
     app.receive_push(requests[0])
-    assert client.decide(app.deny(challenge.id, pin="1234")) == "denied"
-    assert client.push_requests(app.key_id(alice)) == []
+    assert client.decide(app.deny(challenge.id, pin="1234"), app.decision_auth(key_id)) == "denied"
+    assert client.push_requests(key_id, app.listing_auth(key_id)) == []
     problem = _problem(lambda: client.answer(started.login_id, challenge.id))
     assert (problem.status, problem.code) == (403, "push-denied")
 
@@ -244,15 +245,18 @@ def test_a_decision_is_taken_once_and_only_with_a_valid_signature(
     app = harness.app()
     started = client.login(alice, PASSWORD)
     challenge = client.challenge(started.login_id, ib_key.device_id)
-    app.receive_push(client.push_requests(app.key_id(alice))[0])
+    key_id = app.key_id(alice)
+    app.receive_push(client.push_requests(key_id, app.listing_auth(key_id))[0])
     decision = app.approve(challenge.id, pin="1234")
     forged = replace(decision, approved=False)  # a signature over "approve" does not cover "deny"
-    problem = _problem(lambda: client.decide(forged))
-    assert (problem.code, problem.body["attempts_remaining"]) == ("wrong-answer", 4)
+    problem = _problem(lambda: client.decide(forged, app.decision_auth(key_id)))
+    assert (problem.status, problem.code) == (401, "unauthorized")  # refused, counted against nothing
     wrong_registration = replace(decision, key_id="IBK0000000000")
-    assert _problem(lambda: client.decide(wrong_registration)).code == "not-found"
-    assert client.decide(decision) == "approved"
-    assert _problem(lambda: client.decide(decision)).code == "replayed-answer"
+    assert (
+        _problem(lambda: client.decide(wrong_registration, app.decision_auth(key_id))).code == "unauthorized"
+    )
+    assert client.decide(decision, app.decision_auth(key_id)) == "approved"
+    assert _problem(lambda: client.decide(decision, app.decision_auth(key_id))).code == "replayed-answer"
     assert client.answer(started.login_id, challenge.id).scope == FULL_SCOPE
     assert _problem(lambda: client.answer(started.login_id, challenge.id)).code == "replayed-answer"
 
@@ -268,7 +272,9 @@ def test_an_expired_push_cannot_be_approved(
     assert challenge.qr.startswith("tokensim-qr:")
     decision = app.scan_qr(challenge.qr, pin="1234")
     clock.advance(120)
-    assert _problem(lambda: client.decide(decision)).code == "challenge-expired"
+    assert _problem(lambda: client.decide(decision, app.decision_auth(decision.key_id))).code == (
+        "challenge-expired"
+    )
 
 
 def test_gold_counter_moves_forward_and_accepts_a_device_that_ran_ahead(

@@ -61,7 +61,9 @@ def test_one_active_phone_per_user(client: TokensimClient, harness: Harness) -> 
     assert first != second
     assert _statuses(client, "nina") == [("ib-key", "revoked"), ("ib-key", "active")]
     assert [d.serial for d in client.login("nina", PASSWORD).devices] == [second]
-    assert client.push_requests(first) == []
+    old_phone = harness.app("phone-1")
+    refused = problem(lambda: client.push_requests(first, old_phone.listing_auth(first)))
+    assert (refused.status, refused.code) == (401, "unauthorized")  # the revoked registration lists nothing
 
 
 def test_migration_by_sms_to_the_original_number(client: TokensimClient, harness: Harness) -> None:

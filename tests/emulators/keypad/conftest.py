@@ -36,6 +36,7 @@ from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.messages import Challenge, ChallengeForm, PushDecision, PushRequest, Response
 from tokensim.protocol.ocra import OcraSuite, ocra
 from tokensim.protocol.otp import totp
+from tokensim.protocol.phone_auth import RequestAuth
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActivation, Provisioning
 
 #: Every keypad test clock starts here: 2023-11-14 22:13:20 UTC.
@@ -156,11 +157,11 @@ class FakeBackend:
         self.calls.append("outbox")
         return [m for m in self.outboxes.get(number, []) if m.seq > after]
 
-    def pending_pushes(self, username: str, key_id: str) -> Sequence[PushRequest]:
+    def pending_pushes(self, username: str, key_id: str, auth: RequestAuth) -> Sequence[PushRequest]:
         self.calls.append("pending_pushes")
         return [r for r in self.pending if r.username == username]
 
-    def decide_push(self, decision: PushDecision) -> None:
+    def decide_push(self, decision: PushDecision, auth: RequestAuth) -> None:
         self.calls.append("decide_push")
         self.decisions.append(decision)
         self.pending = [r for r in self.pending if r.id != decision.request_id]
