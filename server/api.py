@@ -75,7 +75,7 @@ from tokensim.server.schemas import (
 from tokensim.server.service import Service
 from tokensim.server.sls_api import router as sls_router
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["BodyLimit", "SecurityHeaders", "create_app"]
 
 _log = logging.getLogger(__name__)
 # Sequence numbers are 64-bit signed integers in both databases; a larger "after" cannot be bound.
@@ -149,6 +149,40 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class SecurityHeaders:
+    """ASGI middleware that marks every answer as not to be stored or sniffed.
+
+    ``Cache-Control: no-store`` keeps session tokens, codes and device data out of browser and
+    proxy caches (RFC 9111 §5.2.2.5); ``X-Content-Type-Options: nosniff`` stops a browser from
+    reading a JSON answer as something else. Both are added to the response's first message, two
+    list appends per request; an endpoint that sets its own ``Cache-Control`` keeps it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request on; add the headers to the response as it starts."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
+                headers.append(_NOSNIFF)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+
+_NO_STORE = (b"cache-control", b"no-store")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
@@ -238,8 +272,20 @@ def _origin(request: Request) -> str:
 def _add_routes(app: FastAPI) -> None:
     @app.get("/v1/health", tags=["meta"])
     def health(service: ServiceDep) -> JSONResponse:
-        """Liveness and the database in use."""
-        return _json({"status": "ok", "database": service.core.db.dialect})
+        """Liveness and the database in use, proven by a write.
+
+        Each call writes to the database and commits (a row rewritten as it is), so a server whose
+        database can be read but not written (a full or read-only disk) answers 503 with
+        ``"write": "failed"`` and the reason, instead of looking healthy while every login fails.
+        """
+        db = service.core.db
+        try:
+            db.probe_write()
+        except TokensimError as e:
+            _log.error("health: the database write failed: %s", e)
+            failing = {"status": "failing", "database": db.dialect, "write": "failed", "detail": str(e)}
+            return _json(failing, 503)
+        return _json({"status": "ok", "database": db.dialect, "write": "ok"})
 
     @app.get("/v1/noop", tags=["meta"])
     def noop() -> JSONResponse:
@@ -484,4 +530,5 @@ def create_app(
     app.include_router(sls_router)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(RunMode, on_loop=threads == 0)
+    app.add_middleware(SecurityHeaders)
     return app

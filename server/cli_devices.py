@@ -60,6 +60,10 @@ def open_store(config: ServerConfig) -> Service:
         InvalidParameter: there is no tokensim database at the configured place.
         MasterKeyError: the master key is missing or not this database's.
     """
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise InvalidParameter(
+            f"the data folder {config.data_dir} is a file, not a folder: give the server's --data-dir"
+        )
     url = make_url(config.database)
     if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
         raise InvalidParameter(
