@@ -115,15 +115,23 @@ def register(subparsers: Any) -> None:
     totp_parser = algorithms.add_parser("totp", help="time-based code (RFC 6238)")
     common(totp_parser)
     totp_parser.add_argument("--time", type=_seconds, help="Unix time in seconds (default: now)")
-    totp_parser.add_argument("--step", type=int, default=30, help="time step in seconds (default 30)")
+    totp_parser.add_argument(
+        "--step", type=int, default=30, help="time step in seconds (default %(default)s)"
+    )
     totp_parser.set_defaults(handler=_run_totp)
 
     ocra_parser = algorithms.add_parser("ocra", help="challenge-response code (RFC 6287)")
     common(ocra_parser, digits=False)
     ocra_parser.add_argument("--suite", required=True, help="e.g. OCRA-1:HOTP-SHA1-8:QN06-PSHA1")
     ocra_parser.add_argument("--question", required=True, help="the challenge")
-    ocra_parser.add_argument("--counter", type=_unsigned, help="C, when the suite has one")
-    ocra_parser.add_argument("--pin", help="the PIN, when the suite has P")
-    ocra_parser.add_argument("--session", type=_hex, help="session information as hex, when the suite has S")
-    ocra_parser.add_argument("--time", type=_seconds, help="Unix time in seconds, when the suite has T")
+    ocra_parser.add_argument(
+        "--counter", type=_unsigned, help="C, when the suite has one (default: none; required then)"
+    )
+    ocra_parser.add_argument("--pin", help="the PIN, when the suite has P (default: none; required then)")
+    ocra_parser.add_argument(
+        "--session", type=_hex, help="session information as hex, when the suite has S (default: none)"
+    )
+    ocra_parser.add_argument(
+        "--time", type=_seconds, help="Unix time in seconds, when the suite has T (default: now)"
+    )
     ocra_parser.set_defaults(handler=_run_ocra)

@@ -578,11 +578,17 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--db", help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite)")
     serve.add_argument(
-        "--data-dir", type=Path, help="folder for SQLite, the master key and the token (./data)"
+        "--db",
+        help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in the data folder)",
     )
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder for SQLite, the master key, the support token and the demo devices, made private "
+        "(0700) (default: ./data, or data_dir in --config)",
+    )
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default %(default)s)")
     serve.add_argument("--demo", action="store_true", help="create demo accounts, one per device kind")
     serve.add_argument(
         "--ephemeral",
@@ -590,9 +596,18 @@ def register(subparsers: Any) -> None:
         help="a throw-away test server: state in a temporary folder deleted at exit, "
         "POST /v1/support/reset to empty it",
     )
-    serve.add_argument("--config", type=Path, help="a TOML file of configuration values")
     serve.add_argument(
-        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+        "--config",
+        type=Path,
+        help="a TOML file of configuration values: time limits, throttling, request limits, argon2 "
+        "cost (keys as in tokensim.server.config.ServerConfig; default: none, the built-in values)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="what the server logs: critical, error, warning, info (one line per request) or debug "
+        "(default %(default)s)",
     )
     serve.set_defaults(handler=_run_serve)
 
