@@ -245,10 +245,11 @@ _COUNTER = re.compile(r"--counter N( \(0, then \+1 each time\))?")
 
 def _banner_how(account: DemoAccount, tokensim: str, counters: Mapping[str, int]) -> str:
     how = account.how.replace("tokensim code ", f"{tokensim} code ")
+    # Notes follow a command as shell comments, so the whole line runs as printed.
     if account.username in counters:
-        how = _COUNTER.sub(f"--counter {counters[account.username]}", how) + " (then +1 each login)"
+        how = _COUNTER.sub(f"--counter {counters[account.username]}", how) + "  # then +1 at each login"
     if account.kind == "dsc" and account.fresh:
-        how += " (each 30 s code works once; activation just used this step's: wait for the next)"
+        how += "  # a code works once: the activation used this 30 s step's, so wait for the next step"
     return how
 
 
