@@ -127,13 +127,11 @@ class DemoAccount:
         username: the login name (the password is :data:`DEMO_PASSWORD`).
         kind: the device kind.
         how: how to produce the answer (commands spelled ``tokensim ...``).
-        fresh: created by this run (a DSC's activation then used the current time step).
     """
 
     username: str
     kind: str
     how: str
-    fresh: bool = False
 
 
 def _demo_username(kind: str) -> str:
@@ -212,7 +210,7 @@ def seed_demo_accounts(
         elif kind != "phone":
             _write_private(folder / f"{username}.device.json", json.dumps(enrolled.device.save(), indent=2))
         notes[username] = _how(kind, enrolled, folder)
-        accounts.append(DemoAccount(username, kind, notes[username], fresh=True))
+        accounts.append(DemoAccount(username, kind, notes[username]))
     _write_private(notes_path, json.dumps(notes, indent=2))
     return accounts
 
@@ -248,8 +246,9 @@ def _banner_how(account: DemoAccount, tokensim: str, counters: Mapping[str, int]
     # Notes follow a command as shell comments, so the whole line runs as printed.
     if account.username in counters:
         how = _COUNTER.sub(f"--counter {counters[account.username]}", how) + "  # then +1 at each login"
-    if account.kind == "dsc" and account.fresh:
-        how += "  # a code works once: the activation used this 30 s step's, so wait for the next step"
+    if account.kind == "dsc":
+        # The activation answered with the code of the step it ran in: that code is used up.
+        how += "  # each code works once; just after the first start, wait for the next 30 s step"
     return how
 
 

@@ -348,7 +348,7 @@ def test_each_code_command_of_the_banner_answers_its_device(
     if username == "demo-dsc" and answered.status_code != 201:
         # What the banner warns of: right after start-up, the activation used this time step's code.
         assert answered.json()["code"] == "replayed-answer", answered.text
-        assert "wait for the next step" in _account_lines(text)[username]
+        assert "wait for the next 30 s step" in _account_lines(text)[username]
         return
     assert answered.status_code == 201, (command, answered.text)
 
