@@ -199,3 +199,23 @@ def test_connections_beyond_the_cap_get_503_until_others_close(tmp_path: Path) -
         for sock in held:
             sock.close()
         _stop(server)
+
+
+def test_the_limits_hold_in_every_worker_process(tmp_path: Path) -> None:
+    server = _server(tmp_path / "workers", LIMITS)
+    _stop(server)
+    server = _start(
+        tmp_path / "workers", "--config", str(tmp_path / "workers" / "limits.toml"), "--workers", "2"
+    )
+    try:
+        # SO_REUSEPORT spreads new connections over both workers' sockets by their addresses.
+        idle = [socket.create_connection(_address(server), timeout=BOUND) for _ in range(16)]
+        answers = [_read_until_closed(sock) for sock in idle]
+        for sock in idle:
+            sock.close()
+        assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers
+        with socket.create_connection(_address(server), timeout=BOUND) as sock:
+            sock.sendall(b"GET /v1/noop HTTP/1.1\r\nHost: tokensim\r\nX-Fill: " + b"f" * 9000 + b"\r\n\r\n")
+            assert _read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
+    finally:
+        _stop(server)
