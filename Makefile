@@ -17,7 +17,7 @@ $(BIN)/python:
 # pip prints each package as it downloads and installs it: the first install takes about a minute.
 $(STAMP): pyproject.toml $(BIN)/python
 	@echo "==> installing tokensim and its dependencies into $(VENV) (about a minute the first time)"
-	$(BIN)/python -m pip install --no-build-isolation --progress-bar on -e '.[dev]'
+	$(BIN)/python -m pip install --no-build-isolation -e '.[dev]'
 	touch $(STAMP)
 	@echo "==> installed: $(BIN)/tokensim"
 

@@ -185,6 +185,9 @@ def seed_demo_accounts(
         clock: the emulators' clock, the server's own (the system clock when ``None``).
     """
     harness = Harness(client, clock=SystemClock() if clock is None else clock)
+    # The folder holds device secrets: private, also when an earlier version left it 0755.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
     accounts: list[DemoAccount] = []
     notes_path = folder / "accounts.json"
     notes: dict[str, str] = json.loads(notes_path.read_text()) if notes_path.exists() else {}

@@ -183,6 +183,7 @@ def test_the_data_folder_is_0700_and_its_files_0600_even_when_they_were_looser(t
     data = first.data_dir
     os.chmod(data, 0o755)  # noqa: S103 - the loose mode the server must tighten
     os.chmod(data / "tokensim.sqlite3", 0o644)
+    os.chmod(data / "demo", 0o755)  # noqa: S103 - as an earlier version left it
     server = _start(tmp_path / "one", "--demo")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
