@@ -133,20 +133,31 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if not self._refused:
             super().on_message_complete()
 
+    def handle_websocket_upgrade(self) -> None:
+        """The connection stops being HTTP: no clock of this protocol runs on it."""
+        self._disarm()
+        super().handle_websocket_upgrade()
+
     def _arm(self, seconds: float) -> None:
-        self._timer = self.loop.call_later(seconds, self._timed_out)
+        self._timer = self.loop.call_later(seconds, self._timed_out, seconds)
 
     def _disarm(self) -> None:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _timed_out(self) -> None:
+    def _timed_out(self, seconds: float) -> None:
         self._timer = None
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete and self.cycle.response_started:
-            self.transport.close()  # an answer is under way: no room for another
+        if self.flow is not None and self.flow.read_paused:
+            # The server stopped reading (a pipelined request waits its turn): not the client's delay.
+            self._arm(seconds)
+            return
+        if self.pipeline or (
+            self.cycle is not None and self.cycle.response_started and not self.cycle.response_complete
+        ):
+            self.transport.close()  # an answer is under way: no room for a 408 in the stream
             return
         self._refuse(_TIMEOUT)
 

@@ -159,6 +159,15 @@ def test_a_kept_alive_connection_serves_requests_and_then_times_its_next_head(se
         assert _read_until_closed(sock).startswith(b"HTTP/1.1 408 ")
 
 
+def test_pipelined_requests_are_all_answered(server: Server) -> None:
+    get = b"GET /v1/noop HTTP/1.1\r\nHost: tokensim\r\n\r\n"
+    last = b"GET /v1/noop HTTP/1.1\r\nHost: tokensim\r\nConnection: close\r\n\r\n"
+    with socket.create_connection(_address(server), timeout=BOUND) as sock:
+        sock.sendall(get * 4 + last)  # in one write: the heads arrive while answers are under way
+        answers = _read_until_closed(sock)
+    assert answers.count(b"HTTP/1.1 200 ") == 5, answers
+
+
 def test_answers_are_not_to_be_stored_or_sniffed(server: Server) -> None:
     with httpx.Client(base_url=server.url, timeout=BOUND) as http:
         answers = [
