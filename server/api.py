@@ -24,7 +24,7 @@ endpoint                                                      what
 ``GET /v1/support/audit``                                     the audit log
 ``POST /v1/support/reset``                                    empty an ephemeral test server (404 elsewhere)
 ``GET /v1/outbox``                                            texts and calls of the outbox carrier
-``GET /v1/health``, ``GET /v1/problems/{code}``               liveness; what a problem code means
+``GET /v1/health``, ``GET /v1/problems/{code}``               a database write (503 if it fails); codes
 (Secure Login System rules)                                   see :mod:`tokensim.server.sls_api`
 ``GET /v1/noop``                                              nothing: the benchmarks' ceiling
 ============================================================  ======================================
@@ -32,6 +32,9 @@ endpoint                                                      what
 The ``/v1/support`` and ``/v1/outbox`` endpoints need the support token (``Authorization: Bearer``);
 ``/v1/session`` needs a session token. Every error is a problem detail (:mod:`.problems`); request
 bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong types get 4xx, never 500.
+Every answer carries ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff``
+(:class:`SecurityHeaders`); limits on request heads, slow clients and connections are the server
+process's (:mod:`tokensim.server.http_limits`).
 """
 
 from __future__ import annotations
@@ -270,7 +273,11 @@ def _origin(request: Request) -> str:
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/v1/health", tags=["meta"])
+    @app.get(
+        "/v1/health",
+        tags=["meta"],
+        responses={503: {"description": "the database cannot be written (a full or read-only disk)"}},
+    )
     def health(service: ServiceDep) -> JSONResponse:
         """Liveness and the database in use, proven by a write.
 
