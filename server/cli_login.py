@@ -136,7 +136,7 @@ def register(subparsers: Any) -> None:
         "--device", help="device kind, id or serial (default: the only one, or asked when there are several)"
     )
     parser.add_argument(
-        "--mode", help="push, qr, numeric, code, sms or voice (default: the device's own first mode)"
+        "--mode", help="push, qr, numeric, code, sms or voice (default: the server's choice for the device)"
     )
     parser.add_argument(
         "--password",
