@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 import httpx
+from sqlalchemy.exc import DBAPIError
 
 from tokensim.protocol.errors import TokensimError
 
@@ -66,6 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except httpx.TransportError as e:
         print(f"tokensim: error: {_unreachable(e)}", file=sys.stderr)
+        return 1
+    except DBAPIError as e:
+        # A database failure outside the start-up checks (which name the database): still one line.
+        reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0]
+        print(f"tokensim: error: the database failed: {reason}", file=sys.stderr)
         return 1
     except OSError as e:
         # A file the command reads or writes (a full or read-only disk, a missing file): one line.

@@ -10,8 +10,10 @@ files are checked on a real server's folder.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -20,7 +22,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
+from tokensim.server import cli_devices
+from tokensim.server.cli import main
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 
 from .test_e2e import FAST_CONFIG, _free_port, _start, _stop
@@ -201,3 +206,27 @@ def test_the_data_folder_is_0700_and_its_files_0600_even_when_they_were_looser(t
         assert "made it 0700" in server.logs()
     finally:
         _stop(server)
+
+
+@pytest.mark.parametrize(
+    ("failure", "line"),
+    [
+        (
+            OperationalError("UPDATE users", {}, sqlite3.OperationalError("database or disk is full")),
+            "tokensim: error: the database failed: database or disk is full\n",
+        ),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "data/x"),
+            "tokensim: error: No space left on device: data/x\n",
+        ),
+    ],
+)
+def test_a_failure_past_the_start_up_checks_is_still_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], failure: Exception, line: str
+) -> None:
+    def fail(_args: object) -> int:
+        raise failure
+
+    monkeypatch.setattr(cli_devices, "_run_list", fail)
+    assert main(["devices", "list"]) == 1
+    assert capsys.readouterr().err == line
