@@ -386,7 +386,6 @@ def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
         workers=args.workers,
         limit_concurrency=config.max_connections,
         timeout_keep_alive=config.keep_alive_timeout,
-        h11_max_incomplete_event_size=config.max_header_bytes,
         max_header_bytes=config.max_header_bytes,
         header_timeout=config.header_timeout,
         body_timeout=config.body_timeout,

@@ -28,6 +28,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from tokensim.server.config import ServerConfig
+
 __all__ = ["LimitedConfig", "LimitedHttpToolsProtocol"]
 
 
@@ -61,6 +63,7 @@ def _response(status: bytes) -> bytes:
     return b"HTTP/1.1 " + status + b"\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
+_DEFAULTS = ServerConfig()
 _TOO_LARGE = _response(b"431 Request Header Fields Too Large")
 _TIMEOUT = _response(b"408 Request Timeout")
 
@@ -73,7 +76,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         if isinstance(config, LimitedConfig):
             limits = (config.max_header_bytes, config.header_timeout, config.body_timeout)
         else:  # started with plain uvicorn options: the defaults of tokensim's configuration
-            limits = (16 * 1024, 10.0, 30.0)
+            limits = (_DEFAULTS.max_header_bytes, _DEFAULTS.header_timeout, _DEFAULTS.body_timeout)
         self._max_head, self._head_seconds, self._body_seconds = limits
         #: Whether the bytes arriving belong to a request head.
         self._in_head = True
