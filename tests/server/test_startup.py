@@ -230,3 +230,10 @@ def test_a_failure_past_the_start_up_checks_is_still_one_line(
     monkeypatch.setattr(cli_devices, "_run_list", fail)
     assert main(["devices", "list"]) == 1
     assert capsys.readouterr().err == line
+
+
+def test_a_postgresql_server_that_is_not_there_is_named_without_its_password(tmp_path: Path) -> None:
+    url = f"postgresql+psycopg://tokensim:hunter2-secret@127.0.0.1:{_free_port()}/tokensim"
+    result = _serve(tmp_path / "data", _free_port(), "--db", url)
+    line = _one_line_error(result, "postgresql+psycopg://tokensim:***@127.0.0.1:", "Connection refused")
+    assert "hunter2" not in result.stderr + result.stdout, line
