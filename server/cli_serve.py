@@ -349,11 +349,22 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def _uses_data_dir(config: ServerConfig, *, demo: bool) -> bool:
+    """Whether anything is kept in the data folder (PostgreSQL with both secrets in variables: no)."""
+    return (
+        demo
+        or config.database_url is None
+        or (config.master_key_file is None and not os.environ.get(MASTER_KEY_ENV))
+        or (config.support_token_file is None and not os.environ.get(SUPPORT_TOKEN_ENV))
+    )
+
+
 def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
     from tokensim.server.http_limits import LimitedConfig
     from tokensim.server.workers import own_sockets_possible, run_server, serve_workers
 
-    prepare_data_dir(config.data_dir)
+    if _uses_data_dir(config, demo=args.demo):
+        prepare_data_dir(config.data_dir)
     # Prepare in this process: migrations, the master key and the support token exist before any
     # worker starts, and a wrong master key stops here with a clear message.
     app = create_app(config, ephemeral=args.ephemeral)

@@ -237,3 +237,16 @@ def test_a_postgresql_server_that_is_not_there_is_named_without_its_password(tmp
     result = _serve(tmp_path / "data", _free_port(), "--db", url)
     line = _one_line_error(result, "postgresql+psycopg://tokensim:***@127.0.0.1:", "Connection refused")
     assert "hunter2" not in result.stderr + result.stdout, line
+
+
+def test_postgresql_with_both_secrets_in_variables_needs_no_data_folder(
+    tmp_path: Path, postgres_schema_url: str
+) -> None:
+    # A container with a read-only root: nothing is kept in the data folder, so none is made.
+    secrets = {MASTER_KEY_ENV: os.urandom(32).hex(), SUPPORT_TOKEN_ENV: "token-" + os.urandom(8).hex()}
+    server = _start(tmp_path, "--db", postgres_schema_url, env=secrets)
+    try:
+        assert httpx.get(f"{server.url}/v1/health", timeout=30).json()["write"] == "ok"
+        assert not server.data_dir.exists()
+    finally:
+        _stop(server)
