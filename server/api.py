@@ -24,7 +24,7 @@ endpoint                                                      what
 ``GET /v1/support/audit``                                     the audit log
 ``POST /v1/support/reset``                                    empty an ephemeral test server (404 elsewhere)
 ``GET /v1/outbox``                                            texts and calls of the outbox carrier
-``GET /v1/health``, ``GET /v1/problems/{code}``               liveness; what a problem code means
+``GET /v1/health``, ``GET /v1/problems/{code}``               a database write (503 if it fails); codes
 (Secure Login System rules)                                   see :mod:`tokensim.server.sls_api`
 ``GET /v1/noop``                                              nothing: the benchmarks' ceiling
 ============================================================  ======================================
@@ -32,6 +32,9 @@ endpoint                                                      what
 The ``/v1/support`` and ``/v1/outbox`` endpoints need the support token (``Authorization: Bearer``);
 ``/v1/session`` needs a session token. Every error is a problem detail (:mod:`.problems`); request
 bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong types get 4xx, never 500.
+Every answer carries ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff``
+(:class:`SecurityHeaders`); limits on request heads, slow clients and connections are the server
+process's (:mod:`tokensim.server.http_limits`).
 """
 
 from __future__ import annotations
@@ -83,7 +86,7 @@ from tokensim.server.schemas import (
 from tokensim.server.service import Service
 from tokensim.server.sls_api import router as sls_router
 
-__all__ = ["BodyLimit", "create_app"]
+__all__ = ["BodyLimit", "SecurityHeaders", "create_app"]
 
 _log = logging.getLogger(__name__)
 # Sequence numbers are 64-bit signed integers in both databases; a larger "after" cannot be bound.
@@ -157,6 +160,40 @@ class BodyLimit:
             }
         )
         await send({"type": "http.response.body", "body": payload})
+
+
+class SecurityHeaders:
+    """ASGI middleware that marks every answer as not to be stored or sniffed.
+
+    ``Cache-Control: no-store`` keeps session tokens, codes and device data out of browser and
+    proxy caches (RFC 9111 §5.2.2.5); ``X-Content-Type-Options: nosniff`` stops a browser from
+    reading a JSON answer as something else. Both are added to the response's first message, two
+    list appends per request; an endpoint that sets its own ``Cache-Control`` keeps it.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Hand the request on; add the headers to the response as it starts."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_marked(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                if not any(name.lower() == b"cache-control" for name, _ in headers):
+                    headers.append(_NO_STORE)
+                headers.append(_NOSNIFF)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_marked)
+
+
+_NO_STORE = (b"cache-control", b"no-store")
+_NOSNIFF = (b"x-content-type-options", b"nosniff")
 
 
 def _replay(messages: list[Message], receive: Receive) -> Callable[[], Awaitable[Message]]:
@@ -244,10 +281,26 @@ def _origin(request: Request) -> str:
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/v1/health", tags=["meta"])
+    @app.get(
+        "/v1/health",
+        tags=["meta"],
+        responses={503: {"description": "the database cannot be written (a full or read-only disk)"}},
+    )
     def health(service: ServiceDep) -> JSONResponse:
-        """Liveness and the database in use."""
-        return _json({"status": "ok", "database": service.core.db.dialect})
+        """Liveness and the database in use, proven by a write.
+
+        Each call writes to the database and commits (a row rewritten as it is), so a server whose
+        database can be read but not written (a full or read-only disk) answers 503 with
+        ``"write": "failed"`` and the reason, instead of looking healthy while every login fails.
+        """
+        db = service.core.db
+        try:
+            db.probe_write()
+        except TokensimError as e:
+            _log.error("health: the database write failed: %s", e)
+            failing = {"status": "failing", "database": db.dialect, "write": "failed", "detail": str(e)}
+            return _json(failing, 503)
+        return _json({"status": "ok", "database": db.dialect, "write": "ok"})
 
     @app.get("/v1/noop", tags=["meta"])
     def noop() -> JSONResponse:
@@ -508,4 +561,5 @@ def create_app(
     app.include_router(sls_router)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(RunMode, on_loop=threads == 0)
+    app.add_middleware(SecurityHeaders)
     return app

@@ -13,6 +13,9 @@ import sys
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
+import httpx
+from sqlalchemy.exc import DBAPIError
+
 from tokensim.protocol.errors import TokensimError
 
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
@@ -63,9 +66,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     except TokensimError as e:
         print(f"tokensim: error: {e}", file=sys.stderr)
         return 2
+    except httpx.TransportError as e:
+        print(f"tokensim: error: {_unreachable(e)}", file=sys.stderr)
+        return 1
+    except DBAPIError as e:
+        # A database failure outside the start-up checks (which name the database): still one line.
+        reason = str(e.orig if e.orig is not None else e).strip().splitlines()[0]
+        print(f"tokensim: error: the database failed: {reason}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        # A file the command reads or writes (a full or read-only disk, a missing file): one line.
+        where = f": {e.filename}" if e.filename is not None else ""
+        print(f"tokensim: error: {e.strerror or e}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return status
+
+
+def _unreachable(error: httpx.TransportError) -> str:
+    """One line for a server that cannot be reached: which one and why."""
+    try:
+        url = error.request.url
+    except RuntimeError:  # raised without a request
+        return f"cannot reach the server: {error}"
+    target = f"{url.scheme}://{url.netloc.decode()}"
+    reason = str(error) or type(error).__name__
+    if isinstance(error, httpx.ConnectError):
+        return f"cannot connect to {target}: {reason} (is the server running? see --server)"
+    return f"no answer from {target}: {reason}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -215,8 +215,14 @@ def register(subparsers: Any) -> None:
     common(ocra_parser, digits=False)
     ocra_parser.add_argument("--suite", required=True, help="e.g. OCRA-1:HOTP-SHA1-8:QN06-PSHA1")
     ocra_parser.add_argument("--question", required=True, help="the challenge")
-    ocra_parser.add_argument("--counter", type=_unsigned, help="C, when the suite has one")
-    ocra_parser.add_argument("--pin", help="the PIN, when the suite has P")
-    ocra_parser.add_argument("--session", type=_hex, help="session information as hex, when the suite has S")
-    ocra_parser.add_argument("--time", type=_seconds, help="Unix time in seconds, when the suite has T")
+    ocra_parser.add_argument(
+        "--counter", type=_unsigned, help="C, when the suite has one (default: none; required then)"
+    )
+    ocra_parser.add_argument("--pin", help="the PIN, when the suite has P (default: none; required then)")
+    ocra_parser.add_argument(
+        "--session", type=_hex, help="session information as hex, when the suite has S (default: none)"
+    )
+    ocra_parser.add_argument(
+        "--time", type=_seconds, help="Unix time in seconds, when the suite has T (default: now)"
+    )
     ocra_parser.set_defaults(handler=_run_ocra)

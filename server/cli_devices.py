@@ -60,6 +60,10 @@ def open_store(config: ServerConfig) -> Service:
         InvalidParameter: there is no tokensim database at the configured place.
         MasterKeyError: the master key is missing or not this database's.
     """
+    if config.data_dir.exists() and not config.data_dir.is_dir():
+        raise InvalidParameter(
+            f"the data folder {config.data_dir} is a file, not a folder: give the server's --data-dir"
+        )
     url = make_url(config.database)
     if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).exists()):
         raise InvalidParameter(
@@ -135,8 +139,10 @@ def _run_list(args: argparse.Namespace) -> int:
         for username in usernames:
             for device in service.accounts.get_user(username).devices:
                 rows.append((username, device.id, device.kind, device.serial, device.status))
-    for row in rows:
-        print("  ".join(row))
+    header = ("user", "device", "kind", "serial", "status")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(value.ljust(width) for value, width in zip(row, widths, strict=True)).rstrip())
     return 0
 
 
@@ -216,20 +222,30 @@ def _run_otpauth(args: argparse.Namespace) -> int:
 
 
 def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data-dir", type=Path, help="the server's data folder (default ./data)")
+    parser.add_argument("--data-dir", type=Path, help="the server's data folder (default: ./data)")
     parser.add_argument("--db", help="the server's database URL (default: SQLite in the data folder)")
-    parser.add_argument("--config", type=Path, help="the server's TOML configuration file")
+    parser.add_argument(
+        "--config", type=Path, help="the server's TOML configuration file (default: none, built-in values)"
+    )
 
 
 def _protection_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--key", metavar="HEX", help="pre-shared AES-128 key, 32 hex digits")
-    group.add_argument("--key-file", type=Path, help="a file holding the key (16 bytes, or 32 hex digits)")
+    group.add_argument(
+        "--key", metavar="HEX", help="pre-shared AES-128 key, 32 hex digits (default: no encryption)"
+    )
+    group.add_argument(
+        "--key-file",
+        type=Path,
+        help="a file holding the key, 16 bytes or 32 hex digits (default: no encryption)",
+    )
     group.add_argument(
         "--passphrase", action="store_true", help="PBKDF2 under a passphrase typed at a prompt"
     )
     group.add_argument(
-        "--passphrase-env", metavar="NAME", help="PBKDF2 under the passphrase in variable NAME"
+        "--passphrase-env",
+        metavar="NAME",
+        help="PBKDF2 under the passphrase in variable NAME (default: no encryption)",
     )
 
 
@@ -249,8 +265,10 @@ def register(subparsers: Any) -> None:
     listing.set_defaults(handler=_run_list)
 
     export = commands.add_parser("export", help="write device secrets to a PSKC file (RFC 6030)")
-    export.add_argument("--user", help="only this user's devices")
-    export.add_argument("--device", action="append", metavar="ID", help="only this device (repeatable)")
+    export.add_argument("--user", help="only this user's devices (default: every user's)")
+    export.add_argument(
+        "--device", action="append", metavar="ID", help="only this device, repeatable (default: all)"
+    )
     export.add_argument("--out", required=True, help="the file to write ('-' for standard output)")
     _protection_options(export)
     _store_options(export)
@@ -261,7 +279,11 @@ def register(subparsers: Any) -> None:
     imported.add_argument("--user", required=True, help="who gets the devices")
     pins = imported.add_mutually_exclusive_group()
     pins.add_argument("--pin", action="store_true", help="ask for the PIN of DSC+, Gold and Platinum devices")
-    pins.add_argument("--pin-env", metavar="NAME", help="read that PIN from variable NAME")
+    pins.add_argument(
+        "--pin-env",
+        metavar="NAME",
+        help="read that PIN from variable NAME (default: none, refused when a device needs one)",
+    )
     _protection_options(imported)
     _store_options(imported)
     imported.set_defaults(handler=_run_import)
@@ -270,9 +292,16 @@ def register(subparsers: Any) -> None:
         "otpauth", help="the otpauth:// URI or QR code of a time-based device, for an authenticator app"
     )
     otpauth.add_argument("user", help="whose device")
-    otpauth.add_argument("--device", metavar="ID", help="which one, when the user has several")
-    otpauth.add_argument("--qr", choices=("terminal", "svg", "png"), help="a QR code instead of the URI")
-    otpauth.add_argument("--out", help="write to this file (mode 0600) instead of standard output")
-    otpauth.add_argument("--issuer", default=ISSUER, help=f"the issuer shown by the app (default {ISSUER})")
+    otpauth.add_argument(
+        "--device", metavar="ID", help="which one, when the user has several (default: the only one)"
+    )
+    otpauth.add_argument(
+        "--qr",
+        choices=("terminal", "svg", "png"),
+        help="a QR code instead of the URI: terminal (text), svg or png (a file, with --out) "
+        "(default: the URI)",
+    )
+    otpauth.add_argument("--out", help="write to this file, mode 0600 (default: standard output)")
+    otpauth.add_argument("--issuer", default=ISSUER, help="the issuer shown by the app (default %(default)s)")
     _store_options(otpauth)
     otpauth.set_defaults(handler=_run_otpauth)

@@ -150,10 +150,17 @@ def register(subparsers: Any) -> None:
         help="log in to a running server by hand",
         description="Log in as a user: password, device choice, challenge and answer; prints the scope.",
     )
-    parser.add_argument("username")
+    parser.add_argument("username", help="who logs in, e.g. demo-scc (the demo accounts of serve --demo)")
     parser.add_argument("--server", default="http://127.0.0.1:8000", help="the server (default %(default)s)")
-    parser.add_argument("--device", help="device kind, id or serial (asked when there are several)")
-    parser.add_argument("--mode", help="push, qr, numeric, code, sms or voice (the device's default)")
-    parser.add_argument("--password", help="the password (asked without echo when absent)")
+    parser.add_argument(
+        "--device", help="device kind, id or serial (default: the only one, or asked when there are several)"
+    )
+    parser.add_argument(
+        "--mode", help="push, qr, numeric, code, sms or voice (default: the server's choice for the device)"
+    )
+    parser.add_argument(
+        "--password",
+        help="the password, visible to other users of the machine (default: asked without echo)",
+    )
     parser.add_argument("--show-token", action="store_true", help="print the session token")
     parser.set_defaults(handler=_run)

@@ -23,6 +23,8 @@ import argparse
 import gc
 import json
 import os
+import re
+import shlex
 import shutil
 import signal
 import sys
@@ -32,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
+
 from tokensim.protocol.clock import Clock, FixedClock, SystemClock
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import ChallengeForm
@@ -40,7 +44,9 @@ from tokensim.server.api import create_app
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, Argon2Params, ServerConfig
 from tokensim.server.core import load_support_token
+from tokensim.server.db import prepare_data_dir
 from tokensim.server.harness import ALL_KINDS, Enrolled, Harness
+from tokensim.server.models import Device, User
 from tokensim.server.views import ChallengeView
 
 __all__ = [
@@ -50,6 +56,7 @@ __all__ = [
     "EPHEMERAL_ENV",
     "DemoAccount",
     "app_from_environment",
+    "command_name",
     "register",
     "run_demo",
     "seed_demo_accounts",
@@ -119,7 +126,7 @@ class DemoAccount:
     Attributes:
         username: the login name (the password is :data:`DEMO_PASSWORD`).
         kind: the device kind.
-        how: how to produce the answer.
+        how: how to produce the answer (commands spelled ``tokensim ...``).
     """
 
     username: str
@@ -151,13 +158,14 @@ def _how(kind: str, enrolled: Enrolled, folder: Path) -> str:
     key = provisioning.secret.hex()
     if kind == "dsc":
         return f"tokensim code totp --key {key}"
-    counter = " --counter N (0, then +1 each time)" if kind == "gold" else ""
+    # The Gold's counter is shown when the banner prints it: the one the server expects next.
+    counter = " --counter N" if kind == "gold" else ""
     suite = provisioning.suite
     return f"tokensim code ocra --suite {suite} --key {key} --pin {_DEMO_PIN}{counter} --question CHALLENGE"
 
 
 def _write_private(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
@@ -177,6 +185,9 @@ def seed_demo_accounts(
         clock: the emulators' clock, the server's own (the system clock when ``None``).
     """
     harness = Harness(client, clock=SystemClock() if clock is None else clock)
+    # The folder holds device secrets: private, also when an earlier version left it 0755.
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(folder, 0o700)
     accounts: list[DemoAccount] = []
     notes_path = folder / "accounts.json"
     notes: dict[str, str] = json.loads(notes_path.read_text()) if notes_path.exists() else {}
@@ -207,8 +218,66 @@ def seed_demo_accounts(
     return accounts
 
 
-def _print_banner(config: ServerConfig, host: str, port: int, accounts: list[DemoAccount]) -> None:
+def command_name() -> str:
+    """How to type ``tokensim`` in this shell, from the program that is running now.
+
+    ``tokensim`` when the command on the PATH is this one (an activated venv, pipx); else the path
+    of the venv's script, relative when it lies under the current folder (``.venv/bin/tokensim``
+    after ``make run``), so what the banner prints runs as typed.
+    """
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is None or script.name not in ("tokensim", "tokensim.exe"):
+        script = Path(sys.executable).parent / "tokensim"
+    if not script.exists():
+        return f"{sys.executable} -m tokensim.server.cli"
+    found = shutil.which("tokensim")
+    if found is not None and os.path.samefile(found, script):
+        return "tokensim"
+    absolute = script.resolve() if not script.is_absolute() else script
+    try:
+        relative = absolute.relative_to(Path.cwd().resolve())
+    except ValueError:
+        return shlex.quote(str(absolute))
+    return shlex.quote(str(relative) if relative.parent != Path() else f"./{relative}")
+
+
+_COUNTER = re.compile(r"--counter N( \(0, then \+1 each time\))?")
+
+
+def _banner_how(account: DemoAccount, tokensim: str, counters: Mapping[str, int]) -> str:
+    how = account.how.replace("tokensim code ", f"{tokensim} code ")
+    # Notes follow a command as shell comments, so the whole line runs as printed.
+    if account.username in counters:
+        how = _COUNTER.sub(f"--counter {counters[account.username]}", how) + "  # then +1 at each login"
+    if account.kind == "dsc":
+        # The activation answered with the code of the step it ran in: that code is used up.
+        how += "  # each code works once; just after the first start, wait for the next 30 s step"
+    return how
+
+
+def _gold_counters(service: Any, accounts: list[DemoAccount]) -> dict[str, int]:
+    """The counter each demo Gold device's next answer must use, as the server expects it."""
+    names = [a.username for a in accounts if a.kind == "gold"]
+    if not names:
+        return {}
+    with service.core.db.read() as session:
+        rows = session.execute(
+            select(User.username, Device.counter)
+            .join(Device, Device.user_id == User.id)
+            .where(User.username.in_(names), Device.kind == "gold", Device.status == "active")
+        )
+        return {username: counter or 0 for username, counter in rows}
+
+
+def _print_banner(
+    config: ServerConfig,
+    host: str,
+    port: int,
+    accounts: list[DemoAccount],
+    counters: Mapping[str, int] | None = None,
+) -> None:
     url = f"http://{host}:{port}"
+    tokensim = command_name()
     print(f"tokensim server: {url}  (API docs: {url}/docs)")
     print(f"  database:      {config.database}")
     key_source = f"${MASTER_KEY_ENV}" if os.environ.get(MASTER_KEY_ENV) else str(config.key_path)
@@ -216,17 +285,17 @@ def _print_banner(config: ServerConfig, host: str, port: int, accounts: list[Dem
     token_source = f"${SUPPORT_TOKEN_ENV}" if os.environ.get(SUPPORT_TOKEN_ENV) else str(config.token_path)
     print(f"  support token: {token_source}  (Authorization: Bearer ... on /v1/support and /v1/outbox)")
     if not accounts:
+        sys.stdout.flush()
         return
     print()
     print(f"Demo accounts, password {DEMO_PASSWORD!r}, device PINs {_DEMO_PIN}:")
     width = max(len(a.username) for a in accounts)
     for account in accounts:
-        print(
-            f"  {account.username:<{width}}  {_KIND_NAMES.get(account.kind, account.kind):<26} {account.how}"
-        )
+        kind = _KIND_NAMES.get(account.kind, account.kind)
+        print(f"  {account.username:<{width}}  {kind:<26} {_banner_how(account, tokensim, counters or {})}")
     print()
     print("Log in with any of them, by hand or from code:")
-    print(f"  tokensim login {accounts[0].username} --server {url}")
+    print(f"  {tokensim} login {accounts[0].username} --server {url}")
     print(
         f"  curl -s {url}/v1/login -H 'content-type: application/json' "
         f'-d \'{{"username": "{accounts[0].username}", "password": "{DEMO_PASSWORD}"}}\''
@@ -247,8 +316,13 @@ def _build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
+    from tokensim.server.workers import check_free
+
     if args.workers < 1:
         raise InvalidParameter("--workers must be at least 1")
+    # Checked before anything is created or printed: the port first (then the data folder).
+    if args.port != 0:
+        check_free(args.host, args.port)
     if not args.ephemeral:
         return _serve(args, _build_config(args))
     if args.data_dir is not None or args.db is not None:
@@ -275,40 +349,63 @@ def _exit_on_sigterm(_signum: int, _frame: object) -> None:
     raise SystemExit(0)
 
 
+def _uses_data_dir(config: ServerConfig, *, demo: bool) -> bool:
+    """Whether anything is kept in the data folder (PostgreSQL with both secrets in variables: no)."""
+    return (
+        demo
+        or config.database_url is None
+        or (config.master_key_file is None and not os.environ.get(MASTER_KEY_ENV))
+        or (config.support_token_file is None and not os.environ.get(SUPPORT_TOKEN_ENV))
+    )
+
+
 def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
-    import uvicorn
+    from tokensim.server.http_limits import LimitedConfig
+    from tokensim.server.workers import own_sockets_possible, run_server, serve_workers
 
-    from tokensim.server.workers import own_sockets_possible, serve_workers
-
+    if _uses_data_dir(config, demo=args.demo):
+        prepare_data_dir(config.data_dir)
     # Prepare in this process: migrations, the master key and the support token exist before any
     # worker starts, and a wrong master key stops here with a clear message.
     app = create_app(config, ephemeral=args.ephemeral)
     accounts: list[DemoAccount] = []
+    counters: dict[str, int] = {}
+    service = app.state.service
     try:
+        # A database that reads but cannot be written (a full or read-only disk) stops here.
+        service.core.db.probe_write()
         if args.demo:
             token = load_support_token(config.token_path)
             with TokensimClient.in_process(app, support_token=token) as client:
                 accounts = seed_demo_accounts(client, config.data_dir / "demo")
+            counters = _gold_counters(service, accounts)
     finally:
-        app.state.service.close()
-    _print_banner(config, args.host, args.port, accounts)
+        service.close()
+    _print_banner(config, args.host, args.port, accounts, counters)
     if args.ephemeral:
         print(f"  ephemeral:     {config.data_dir} is deleted at exit; POST /v1/support/reset empties it")
         sys.stdout.flush()
     os.environ[CONFIG_ENV] = _config_to_env(config)
     os.environ[EPHEMERAL_ENV] = "1" if args.ephemeral else "0"
-    settings: dict[str, Any] = {
-        "factory": True,
-        "host": args.host,
-        "port": args.port,
-        "log_level": args.log_level,
-        "server_header": False,
-    }
+    uvicorn_config = LimitedConfig(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        server_header=False,
+        workers=args.workers,
+        limit_concurrency=config.max_connections,
+        timeout_keep_alive=config.keep_alive_timeout,
+        max_header_bytes=config.max_header_bytes,
+        header_timeout=config.header_timeout,
+        body_timeout=config.body_timeout,
+    )
     if args.workers > 1 and own_sockets_possible(args.port):
         # Each worker listens on a socket of its own, so new connections spread over them.
-        serve_workers(uvicorn.Config(APP_FACTORY, **settings), args.workers)
+        serve_workers(uvicorn_config, args.workers)
     else:
-        uvicorn.run(APP_FACTORY, workers=args.workers, **settings)
+        return run_server(uvicorn_config)
     return 0
 
 
@@ -494,11 +591,17 @@ def register(subparsers: Any) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
-    serve.add_argument("--db", help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite)")
     serve.add_argument(
-        "--data-dir", type=Path, help="folder for SQLite, the master key and the token (./data)"
+        "--db",
+        help="database URL, e.g. postgresql+psycopg://user@host/db (default: SQLite in the data folder)",
     )
-    serve.add_argument("--workers", type=int, default=1, help="server processes (default 1)")
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        help="folder for SQLite, the master key, the support token and the demo devices, made private "
+        "(0700) (default: ./data, or data_dir in --config)",
+    )
+    serve.add_argument("--workers", type=int, default=1, help="server processes (default %(default)s)")
     serve.add_argument("--demo", action="store_true", help="create demo accounts, one per device kind")
     serve.add_argument(
         "--ephemeral",
@@ -506,9 +609,18 @@ def register(subparsers: Any) -> None:
         help="a throw-away test server: state in a temporary folder deleted at exit, "
         "POST /v1/support/reset to empty it",
     )
-    serve.add_argument("--config", type=Path, help="a TOML file of configuration values")
     serve.add_argument(
-        "--log-level", default="info", choices=("critical", "error", "warning", "info", "debug")
+        "--config",
+        type=Path,
+        help="a TOML file of configuration values: time limits, throttling, request limits, argon2 "
+        "cost (keys as in tokensim.server.config.ServerConfig; default: none, the built-in values)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=("critical", "error", "warning", "info", "debug"),
+        help="what the server logs: critical, error, warning, info (one line per request) or debug "
+        "(default %(default)s)",
     )
     serve.set_defaults(handler=_run_serve)
 

@@ -131,6 +131,14 @@ class ServerConfig:
         support_token_file: where the support token lives; ``None`` means ``<data_dir>/support.token``.
         argon2: cost of password and static-code hashing.
         max_body_bytes: largest request body accepted.
+        max_header_bytes: largest request head (request line and headers) a server process reads;
+            a larger one gets 431 and the connection is closed, before more of it is buffered.
+        header_timeout: seconds a client has to send a whole request head, counted from the
+            connection (or the request's first byte on a kept-alive connection); then 408 and close.
+        body_timeout: seconds a client has, after the head, to send the whole body; then 408 and close.
+        keep_alive_timeout: seconds an idle kept-alive connection stays open between requests.
+        max_connections: open connections per server process; a request on any connection beyond
+            it gets 503 (uvicorn's ``limit_concurrency``).
         login_ttl: seconds between the password and the second factor before a login expires.
         session_ttl: seconds a session token lasts (NIST SP 800-63B §4.2.3: 12 hours at AAL2).
         challenge_ttl: seconds a code, numeric, grid or static challenge stays answerable.
@@ -181,6 +189,11 @@ class ServerConfig:
     support_token_file: Path | None = None
     argon2: Argon2Params = field(default_factory=Argon2Params)
     max_body_bytes: int = 64 * 1024
+    max_header_bytes: int = 16 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 30.0
+    keep_alive_timeout: float = 5.0
+    max_connections: int = 1000
     login_ttl: float = 600.0
     session_ttl: float = 12 * 3600.0
     challenge_ttl: float = 300.0
@@ -227,6 +240,13 @@ class ServerConfig:
                 raise InvalidParameter(f"{name} must be positive")
         if self.max_body_bytes < 1024:
             raise InvalidParameter("max_body_bytes must be at least 1024")
+        if self.max_header_bytes < 1024:
+            raise InvalidParameter("max_header_bytes must be at least 1024")
+        for name in ("header_timeout", "body_timeout", "keep_alive_timeout"):
+            if getattr(self, name) <= 0:
+                raise InvalidParameter(f"{name} must be positive")
+        if self.max_connections < 1:
+            raise InvalidParameter("max_connections must be at least 1")
         if self.request_threads < 0:
             raise InvalidParameter("request_threads must be 0 (automatic) or more")
         if self.temporary_passcode_length < 10:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import stat
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -63,7 +64,7 @@ try:
 except ImportError:  # Windows: processes queue on SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MIGRATIONS", "Database", "Prepared", "PreparedLoad", "changed"]
+__all__ = ["MIGRATIONS", "Database", "Prepared", "PreparedLoad", "changed", "prepare_data_dir"]
 
 _log = logging.getLogger(__name__)
 
@@ -290,6 +291,86 @@ def changed(
     return session.connection().execute(statement, parameters or {}).rowcount
 
 
+def prepare_data_dir(folder: Path) -> None:
+    """Make the data folder private (0700) and check that it can be written, before anything else.
+
+    A missing folder is created with mode 0700. An existing one with looser modes is tightened to
+    0700 when it belongs to this user and has no sticky bit (a shared folder such as ``/tmp`` is
+    left as it is, with a warning): the folder holds the database, the master key and the support
+    token, and its listing alone tells who uses which device. A small file is written and removed,
+    so a full or read-only disk is named here, with the folder, rather than by whichever write
+    fails first.
+
+    Raises:
+        InvalidParameter: the path is a file, or the folder cannot be created or written.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise InvalidParameter(f"the data folder {folder} is a file, not a folder: give another --data-dir")
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as e:
+        raise InvalidParameter(f"cannot create the data folder {folder}: {e.strerror}") from e
+    status = folder.stat()
+    loose = status.st_mode & 0o077
+    if loose and hasattr(os, "getuid"):
+        if status.st_uid == os.getuid() and not status.st_mode & stat.S_ISVTX:
+            try:
+                os.chmod(folder, 0o700)
+            except OSError as e:
+                _log.warning("cannot make the data folder %s private (0700): %s", folder, e.strerror)
+            else:
+                _log.warning(
+                    "data folder %s was mode %04o; made it 0700", folder, stat.S_IMODE(status.st_mode)
+                )
+        else:
+            _log.warning(
+                "data folder %s is mode %04o and not this user's own; keep it private",
+                folder,
+                stat.S_IMODE(status.st_mode),
+            )
+    probe = folder / f".tokensim-write-check-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as e:
+        raise InvalidParameter(f"cannot write in the data folder {folder}: {e.strerror}") from e
+    try:
+        os.write(fd, b"\0" * 4096)
+        os.fsync(fd)
+    except OSError as e:
+        raise InvalidParameter(f"cannot write in the data folder {folder}: {e.strerror}") from e
+    finally:
+        os.close(fd)
+        probe.unlink()
+
+
+def _private_sqlite_files(database: Path) -> None:
+    """Create the SQLite file with mode 0600 (its -wal and -shm files take its mode) or tighten it."""
+    if not database.exists():
+        try:
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        except OSError as e:
+            raise InvalidParameter(f"cannot create the database {database}: {e.strerror}") from e
+    for path in (database, Path(f"{database}-wal"), Path(f"{database}-shm")):
+        try:
+            if path.stat().st_mode & 0o077:
+                os.chmod(path, 0o600)
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            _log.warning("cannot make %s private (0600): %s", path, e.strerror)
+
+
+#: What SQLite's terse messages mean for the person starting the server.
+_SQLITE_HINTS = {
+    "file is not a database": "is not a SQLite database (damaged, or another kind of file); "
+    "restore it from a backup or move it away",
+    "database disk image is malformed": "is damaged (malformed); restore it from a backup or move it away",
+    "database or disk is full": "cannot be written: the disk is full",
+    "attempt to write a readonly database": "cannot be written: read-only (file mode or file system)",
+    "unable to open database file": "cannot be opened (missing folder, permissions or a read-only disk)",
+}
+
+
 def _sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
     # Turn off the driver's own BEGIN so the "begin" hook below decides the transaction mode.
     dbapi_connection.isolation_level = None
@@ -331,7 +412,16 @@ class Database:
         try:
             if self.dialect == "sqlite":
                 if parsed.database and parsed.database != ":memory:":
-                    Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+                    where = Path(parsed.database)
+                    if where.parent.exists() and not where.parent.is_dir():
+                        raise InvalidParameter(f"{where.parent} is a file, not a folder for the database")
+                    try:
+                        where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                    except OSError as e:
+                        raise InvalidParameter(
+                            f"cannot create the folder {where.parent}: {e.strerror}"
+                        ) from e
+                    _private_sqlite_files(where)
                 engine = create_engine(
                     parsed, connect_args={"check_same_thread": False, "timeout": 30}, hide_parameters=True
                 )
@@ -426,7 +516,7 @@ class Database:
             # What alembic's own "upgrade head" command runs, without needing an env.py.
             return script._upgrade_revs("head", revision)
 
-        with self._writer.begin() as connection:
+        with self.explained("cannot migrate"), self._writer.begin() as connection:
             if self.dialect == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
             environment = EnvironmentContext(config, script, fn=upgrade, destination_rev="head")
@@ -445,8 +535,39 @@ class Database:
 
     def revision(self) -> str | None:
         """The schema revision the database is at, or ``None`` if it was never migrated."""
-        with self.engine.connect() as connection:
+        with self.explained("cannot read"), self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
+
+    def probe_write(self) -> None:
+        """Write to the database and commit: a row rewritten as it is (the schema revision's).
+
+        What ``/v1/health`` and ``tokensim serve`` run to tell a database that can be read but not
+        written (a full or read-only disk) from one that works.
+
+        Raises:
+            InvalidParameter: the write failed; the message names the database and why.
+        """
+        with self.explained("cannot write to"), self._writer.begin() as connection:
+            connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+
+    @contextmanager
+    def explained(self, action: str) -> Iterator[None]:
+        """Turn a database error into one line that names the database and the cause.
+
+        Raises:
+            InvalidParameter: for any error of the database driver.
+        """
+        try:
+            yield
+        except DBAPIError as e:
+            reason = str(e.orig).strip().splitlines()[0] if e.orig is not None else str(e)
+            where = self.url.render_as_string(hide_password=True)
+            if self.dialect == "sqlite":
+                where = str(self.url.database)
+                hint = _SQLITE_HINTS.get(reason)
+                if hint is not None:
+                    raise InvalidParameter(f"the database {where} {hint}") from e
+            raise InvalidParameter(f"{action} the database {where}: {reason}") from e
 
     def dispose(self) -> None:
         """Close every pooled connection (and the writers' lock file)."""

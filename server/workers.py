@@ -27,7 +27,7 @@ import uvicorn
 
 from tokensim.protocol.errors import InvalidParameter
 
-__all__ = ["own_sockets_possible", "serve_workers"]
+__all__ = ["check_free", "own_sockets_possible", "run_server", "serve_workers"]
 
 _log = logging.getLogger(__name__)
 #: How often the supervisor looks for a worker that died.
@@ -47,7 +47,7 @@ def serve_workers(config: uvicorn.Config, workers: int) -> None:
     Raises:
         InvalidParameter: the address is taken (by another program, or another tokensim server).
     """
-    _check_free(config.host, config.port)
+    check_free(config.host, config.port)
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
@@ -103,7 +103,29 @@ def _reuse_port_socket(host: str) -> socket.socket:
     return created
 
 
-def _check_free(host: str, port: int) -> None:
+def run_server(config: uvicorn.Config) -> int:
+    """Run one server process, or ``config.workers`` under uvicorn's supervisor; return the exit status.
+
+    What :func:`uvicorn.run` does with a configuration it builds itself, here with one built by the
+    caller (so it may carry tokensim's limits, :mod:`tokensim.server.http_limits`).
+    """
+    from uvicorn.supervisors import Multiprocess
+
+    server = uvicorn.Server(config)
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return 0
+    server.run()
+    # uvicorn logged why it could not start (the address was taken after the check, say).
+    return 0 if server.started else 3
+
+
+def check_free(host: str, port: int) -> None:
+    """Refuse an address that is taken, before the server prints or creates anything.
+
+    Raises:
+        InvalidParameter: another server answers there, or the address cannot be bound.
+    """
     # SO_REUSEPORT lets a second tokensim server (same user) join the first one's port silently, so
     # a port that already answers is refused; a port held by another program fails the bind.
     if _answers(host, port):

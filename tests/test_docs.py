@@ -16,15 +16,22 @@ Each guide runs in its own temporary folder, its blocks in order, with ``tokensi
 from __future__ import annotations
 
 import doctest
+import json
 import os
 import re
 import shlex
+import shutil
 import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 # Loaded before pytester's in-process runs, which forget modules a run imports for the first time
@@ -33,6 +40,8 @@ import tokensim.emulators.devices.dsc_plus
 import tokensim.server.api
 import tokensim.server.harness
 import tokensim.server.pytest_plugin  # noqa: F401
+from tokensim.emulators import load
+from tokensim.emulators.printed_card import PrintedCard
 from tokensim.server.cli import build_parser
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 
@@ -86,13 +95,27 @@ def test_the_readme_links_every_guide() -> None:
         assert f"(docs/{guide})" in readme
 
 
-class _Console:
-    """Runs console blocks in one folder; keeps background commands until :meth:`close`."""
+#: Guides whose commands call ``.venv/bin/tokensim`` as typed in the clone, with no venv activated.
+CLONE_GUIDES = ("qa.md",)
 
-    def __init__(self, folder: Path) -> None:
+
+class _Console:
+    """Runs console blocks in one folder; keeps background commands until :meth:`close`.
+
+    The folder has a ``.venv`` (a link to this venv), as a clone has after ``make run``. With
+    ``activated`` the venv's ``bin`` is on the PATH too, as after ``. .venv/bin/activate``.
+    """
+
+    def __init__(self, folder: Path, *, activated: bool = True) -> None:
         self.folder = folder
-        self.environ = {k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)}
-        self.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.environ.get('PATH', '')}"
+        (folder / ".venv").symlink_to(Path(sys.executable).parent.parent, target_is_directory=True)
+        if activated:
+            self.environ = {
+                k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)
+            }
+            self.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.environ.get('PATH', '')}"
+        else:
+            self.environ = _without_venv_on_path()
         self.background: list[subprocess.Popen[bytes]] = []
 
     def run(self, block: Block, guide: str) -> None:
@@ -141,7 +164,7 @@ class _Console:
 def test_the_guide_examples_run(guide: str, pytester: pytest.Pytester) -> None:
     blocks = [b for b in _blocks(guide) if b.kind is not None]
     assert blocks, f"{guide} has no example to run"
-    console = _Console(pytester.path)
+    console = _Console(pytester.path, activated=guide not in CLONE_GUIDES)
     try:
         for number, block in enumerate(blocks):
             where = f"{guide}:{block.line}"
@@ -171,7 +194,8 @@ def test_the_guide_examples_run(guide: str, pytester: pytest.Pytester) -> None:
             elif block.kind == "interactive":
                 for command, _expected in _commands(block.body):
                     words = shlex.split(command)
-                    assert words[0] == "tokensim", f"{where}: {command}"
+                    expected = ".venv/bin/tokensim" if guide in CLONE_GUIDES else "tokensim"
+                    assert words[0] == expected, f"{where}: {command}"
                     build_parser().parse_args(words[1:])  # exits (fails the test) on an unknown option
             else:
                 pytest.fail(f"{where}: unknown marker {block.kind!r}")
@@ -213,3 +237,193 @@ def test_the_readme_code_examples_print_what_it_shows() -> None:
             ["bash", "-c", command], env=environ, capture_output=True, text=True, timeout=60, check=False
         )
         assert (done.returncode, done.stdout) == (0, expected), f"README: $ {command}\n{done.stderr}"
+
+
+# -- the banner of ``tokensim serve --demo`` ----------------------------------------------------
+
+_FAST = "[argon2]\ntime_cost = 1\nmemory_kib = 8\nparallelism = 1\n"
+#: A command of the banner's device column: up to the next ``;``, note or end of line.
+_CODE_COMMAND = re.compile(r"(\S*tokensim code [^;#\n]*?)\s*(?:;|  #|$)", re.M)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _without_venv_on_path() -> dict[str, str]:
+    """The environment of a new shell in the clone: the venv not activated, no key variables."""
+    venv_bin = str(Path(sys.executable).parent)
+    environ = {
+        k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, "VIRTUAL_ENV")
+    }
+    environ["PATH"] = os.pathsep.join(p for p in environ.get("PATH", "").split(os.pathsep) if p != venv_bin)
+    return environ
+
+
+def _shell(command: str, cwd: Path, environ: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, f"$ {command}\nexit {done.returncode}\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def banner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, Path, dict[str, str]]]:
+    """``tokensim serve --demo`` started in the clone as ``make run`` does: (banner, url, data, env)."""
+    folder = tmp_path_factory.mktemp("banner")
+    config = folder / "fast.toml"
+    config.write_text(_FAST)
+    port = _free_port()
+    environ = _without_venv_on_path()
+    script = Path(sys.executable).parent / "tokensim"
+    out = folder / "serve.out"
+    command = [str(script), "serve", "--demo", "--port", str(port), "--data-dir", str(folder / "data")]
+    with out.open("wb") as handle:
+        process = subprocess.Popen(
+            [*command, "--config", str(config), "--log-level", "warning"],
+            cwd=ROOT,
+            env=environ,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, out.read_text()
+            # urllib, not httpx: the guides' in-process pytest runs may leave a second copy of httpx
+            # whose exceptions are not this module's httpx classes.
+            try:
+                with urllib.request.urlopen(f"{url}/v1/health", timeout=2) as health:  # noqa: S310
+                    if health.status == 200:
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, out.read_text()
+            time.sleep(0.2)
+        yield out.read_text(), url, folder / "data", environ
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def _account_lines(text: str) -> dict[str, str]:
+    """username -> the banner's line for that demo account."""
+    lines = {}
+    for line in text.splitlines():
+        words = line.split()
+        if line.startswith("  demo-") and len(words) > 2:
+            lines[words[0]] = line
+    return lines
+
+
+def _challenge(url: str, username: str, *, mode: str | None = None) -> tuple[str, str, dict[str, object]]:
+    """Log in with the demo password; the login id, the challenge id and the challenge."""
+    with httpx.Client(base_url=url, timeout=30) as http:
+        started = http.post("/v1/login", json={"username": username, "password": "demo-password"}).json()
+        device = started["devices"][0]["id"]
+        body: dict[str, object] = {"device_id": device}
+        if mode is not None:
+            body["mode"] = mode
+        view = http.post(f"/v1/login/{started['login_id']}/challenge", json=body)
+        assert view.status_code in (200, 201), view.text
+        return started["login_id"], view.json()["id"], view.json()
+
+
+def _answer(url: str, login_id: str, challenge_id: str, answer: str) -> httpx.Response:
+    with httpx.Client(base_url=url, timeout=30) as http:
+        return http.post(
+            f"/v1/login/{login_id}/answer", json={"challenge_id": challenge_id, "answer": answer}
+        )
+
+
+def test_the_banner_commands_need_no_activated_venv(banner: tuple[str, str, Path, dict[str, str]]) -> None:
+    text, url, _data, environ = banner
+    commands = _CODE_COMMAND.findall(text)
+    assert len(commands) == 6, text  # DSC, DSC+, Gold, Platinum, IB Key numeric and code
+    tokensim = commands[0].split(" code ")[0]
+    assert shutil.which(tokensim, path=environ["PATH"]) is None or "/" in tokensim
+    assert f"  {tokensim} login demo-scc --server {url}" in text
+    assert "--counter 1 " in _account_lines(text)["demo-gold"]  # activation used 0
+
+
+@pytest.mark.parametrize(
+    ("username", "mode", "which"),
+    [
+        ("demo-dsc-plus", None, 0),
+        ("demo-gold", None, 0),
+        ("demo-platinum", None, 0),
+        ("demo-ib-key", "numeric", 0),
+        ("demo-ib-key", "code", 1),
+        ("demo-dsc", None, 0),
+    ],
+)
+def test_each_code_command_of_the_banner_answers_its_device(
+    banner: tuple[str, str, Path, dict[str, str]], username: str, mode: str | None, which: int
+) -> None:
+    text, url, _data, environ = banner
+    command = _CODE_COMMAND.findall(_account_lines(text)[username])[which]
+    login_id, challenge_id, view = _challenge(url, username, mode=mode)
+    question = view.get("question")
+    if "CHALLENGE" in command:
+        assert question, view
+        command = command.replace("CHALLENGE", str(question))
+    code = _shell(command, ROOT, environ).strip()
+    answered = _answer(url, login_id, challenge_id, code)
+    if username == "demo-dsc" and answered.status_code != 201:
+        # What the banner warns of: right after start-up, the activation used this time step's code.
+        assert answered.json()["code"] == "replayed-answer", answered.text
+        assert "wait for the next 30 s step" in _account_lines(text)[username]
+        return
+    assert answered.status_code == 201, (command, answered.text)
+
+
+def test_the_banner_login_and_curl_lines_run_as_printed(
+    banner: tuple[str, str, Path, dict[str, str]],
+) -> None:
+    text, _url, data, environ = banner
+    login = next(line.strip() for line in text.splitlines() if " login demo-scc " in line)
+    process = subprocess.Popen(
+        ["bash", "-c", login],
+        cwd=ROOT,
+        env=environ,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,  # no terminal: the password is read from standard input
+    )
+    assert process.stdin is not None
+    assert process.stdout is not None
+    try:
+        process.stdin.write(b"demo-password\n")
+        process.stdin.flush()
+        prompt = b""
+        while not prompt.endswith(b": "):  # "Type the values of cells 12 and 34, ...: "
+            byte = process.stdout.read(1)
+            assert byte, prompt
+            prompt += byte
+        cells = [int(n) for n in re.findall(rb"cells (\d+) and (\d+)", prompt)[0]]
+        card = load(json.loads((data / "demo" / "demo-scc.device.json").read_text()))
+        assert isinstance(card, PrintedCard)
+        out, err = process.communicate(card.answer(cells).encode() + b"\n", timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, (prompt, out, err)
+    assert b"Logged in as demo-scc with scc" in out
+    curl = next(line.strip() for line in text.splitlines() if line.strip().startswith("curl "))
+    started = json.loads(_shell(curl, ROOT, environ))
+    assert started["login_id"]
+    assert started["devices"][0]["kind"] == "scc"

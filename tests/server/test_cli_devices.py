@@ -86,12 +86,15 @@ def _bob_devices(bob: Server, capsys: pytest.CaptureFixture[str]) -> list[str]:
     capsys.readouterr()
     assert main(_devices(bob, "list", "bob")) == 0
     # Only the devices that hold secrets: a sign-up SMS device is not the import's doing.
-    return [line for line in capsys.readouterr().out.splitlines() if line.split()[2] != "phone"]
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["user", "device", "kind", "serial", "status"]
+    return [line for line in lines if line.split()[2] != "phone"]
 
 
 def test_list_shows_every_device(alice_server: Server, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(_devices(alice_server, "list")) == 0
-    lines = capsys.readouterr().out.splitlines()
+    header, *lines = capsys.readouterr().out.splitlines()
+    assert header.split() == ["user", "device", "kind", "serial", "status"]
     # A user with a phone may also get an SMS device at sign-up (the server's policy, not these devices).
     assert sorted(line.split()[2] for line in lines if line.split()[2] != "phone") == sorted(KINDS)
     assert all(
