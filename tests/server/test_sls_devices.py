@@ -167,9 +167,7 @@ def test_dsc_plus_pin_change_is_a_challenge_answered_with_the_new_pin(
     assert client.answer(started.login_id, login.id, harness.answer(dsc_plus, login)).scope == FULL_SCOPE
 
 
-@pytest.mark.parametrize(
-    ("equity", "allowed"), [("999999.99", False), ("1000000", True), ("1000000.01", True)]
-)
+@pytest.mark.parametrize(("equity", "allowed"), [("499999.99", False), ("500000", True), ("500000.01", True)])
 def test_a_dsc_plus_request_needs_the_equity_threshold(
     client: TokensimClient, harness: Harness, equity: str, allowed: bool
 ) -> None:

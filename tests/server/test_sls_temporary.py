@@ -54,7 +54,7 @@ def test_a_temporary_passcode_has_at_least_ten_characters(client: TokensimClient
     assert len(issued.passcode) == 10
 
 
-def test_full_access_for_two_days_then_card_printing_for_ten(
+def test_full_access_for_two_days_then_card_printing_for_eight(
     client: TokensimClient, clock: FixedClock, alice: str
 ) -> None:
     device_id, passcode = temporary_passcode(client, alice)
@@ -67,7 +67,7 @@ def test_full_access_for_two_days_then_card_printing_for_ten(
     assert problem(lambda: client.opt_out(grant.token)).code == "insufficient-scope"
     card = client.online_card(grant.token)  # what the card-printing stage is for
     assert card.card is not None
-    clock.advance(10 * DAY - 1)  # one second before twelve days
+    clock.advance(8 * DAY - 1)  # one second before ten days
     assert static_login(client, alice, device_id, passcode).scope == ("card-printing",)
     clock.advance(1)
     started = client.login(alice, PASSWORD)
@@ -173,9 +173,9 @@ def test_a_replacement_activates_within_14_days_or_by_itself(
     client.report(old.device_id, "lost")
     replacement = client.enroll(alice, "dsc-plus", pin="1234", replaces=old.device_id)
     assert replacement.device.activate_by == replacement.device.issued_at + 14 * DAY  # type: ignore[operator]
-    clock.advance(12 * DAY - 1)
+    clock.advance(10 * DAY - 1)
     assert [d.kind for d in client.login(alice, PASSWORD).devices] == ["temporary"]
-    clock.advance(2 * DAY)  # one second before the 14 days: the passcode is over, the replacement pending
+    clock.advance(4 * DAY)  # one second before the 14 days: the passcode is over, the replacement pending
     assert [d.kind for d in client.login(alice, PASSWORD).devices] == []
     clock.advance(1)
     started = client.login(alice, PASSWORD)
