@@ -36,9 +36,9 @@ from tokensim.server.errors import (
     NotFound,
     WrongAnswer,
 )
-from tokensim.server.lifecycle import hold_reserve, on_activated, promote_due
+from tokensim.server.lifecycle import activate, hold_reserve, mark_funded, promote_due
 from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
-from tokensim.server.rules import identity_digest
+from tokensim.server.rules import PHYSICAL_KINDS, identity_digest
 from tokensim.server.verify import (
     POLICIES,
     TEMPORARY_KIND,
@@ -115,6 +115,7 @@ class Accounts:
 
         With ``start_with_sms`` (``signup_sms`` of the configuration when ``None``) and a phone, the
         user starts with an active SMS device on the first number, removed once an IB Key is active.
+        A user created with a positive ``equity`` has received funds: the account is funded now.
 
         Raises:
             InvalidParameter: a value is badly formed (username, password length, phone, jurisdiction).
@@ -151,6 +152,7 @@ class Accounts:
             password_failures=0,
             password_lockouts=0,
             factor_failures=0,
+            funded_at=now if equity > 0 else None,
         )
         try:
             with core.db.write() as session:
@@ -174,6 +176,18 @@ class Accounts:
                 )
         except IntegrityError as e:  # two creations of one username at once
             raise AlreadyExists(f"username {username!r} is taken") from e
+        return self.get_user(username)
+
+    def mark_funded(self, username: str) -> UserView:
+        """Record that the account received funds (support); a new account's online card lasts from now.
+
+        Raises:
+            NotFound: no such user.
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.write() as session:
+            mark_funded(core, session, self._user(session, username), now, actor="support")
         return self.get_user(username)
 
     def _signup_sms(self, session: Session, user: User, number: str, now: float) -> None:
@@ -229,6 +243,7 @@ class Accounts:
                     Device.status == "pending",
                     Device.activate_by.is_not(None),
                     Device.activate_by <= now,
+                    Device.deactivated_at.is_(None),
                 )
                 .limit(1)
             )
@@ -262,6 +277,7 @@ class Accounts:
                 reserved_usd=_usd(sums.get("held", 0)),
                 fees_charged_usd=_usd(sums.get("charged", 0)),
                 identity_on_file=user.identity_digest is not None,
+                funded_at=user.funded_at,
             )
 
     def _user(self, session: Session, username: str) -> User:
@@ -287,9 +303,11 @@ class Accounts:
     ) -> Enrollment:
         """Enroll a new device for a user; it is ``pending`` until activated.
 
-        A DSC, DSC+, Gold or Platinum holds its reserve from now on. A replacement (``replaces``)
-        must be activated within ``replacement_activation_window`` or becomes active by itself; the
-        device it replaces is revoked, and activating it ends temporary access.
+        A DSC, DSC+, Gold or Platinum holds its reserve from now on. A mailed device (code card, DSC,
+        DSC+, Gold, Platinum; new or a replacement, ``replaces``) must be activated within
+        ``replacement_activation_window`` or becomes active by itself; the device a replacement
+        replaces is revoked, and activating a permanent device ends temporary access. An online card
+        of an account not yet funded lasts ``online_card_ttl`` from the funding.
 
         Args:
             username: whose device.
@@ -331,6 +349,7 @@ class Accounts:
                 old = session.get(Device, replaces)
                 if old is None or old.user_id != user.id:
                     raise NotFound("the device to replace is not one of this user's")
+            funded_at = user.funded_at
             phones = list(
                 session.scalars(
                     select(PhoneNumber.number).where(PhoneNumber.user_id == user.id).order_by(PhoneNumber.id)
@@ -352,7 +371,8 @@ class Accounts:
         expires_at: float | None = None
         if device_kind in (DeviceKind.SCC, DeviceKind.ONLINE_SCC):
             secret = core.rng.randbytes(32)
-            if device_kind is DeviceKind.ONLINE_SCC:
+            if device_kind is DeviceKind.ONLINE_SCC and funded_at is not None:
+                # A new account's card lasts from the funding (mark_funded sets it then).
                 expires_at = now + core.config.online_card_ttl
         elif device_kind is DeviceKind.DSC:
             secret = core.rng.randbytes(_key_bytes(algorithm))
@@ -382,7 +402,8 @@ class Accounts:
             expires_at=expires_at,
             created_at=now,
             replaces=replaces,
-            activate_by=None if replaces is None else now + core.config.replacement_activation_window,
+            # Mailed devices, new or replacements, become active by themselves after the window.
+            activate_by=now + core.config.replacement_activation_window if kind in PHYSICAL_KINDS else None,
         )
         token: str | None = None
         with core.db.write() as session:
@@ -431,7 +452,7 @@ class Accounts:
             digits=6,
             step=30,
             algorithm=algorithm,
-            issued_at=now if expires_at is not None else None,
+            issued_at=now if device_kind is DeviceKind.ONLINE_SCC else None,
             expires_at=expires_at,
             firmware=firmware,
             number=number,
@@ -571,23 +592,7 @@ class Accounts:
         return self._challenges.answer(challenge_id, answer, purpose="activation", complete=activate)
 
     def _set_active(self, session: Session, device: Device, user: User, now: float, *, actor: str) -> None:
-        pending = update(Device).where(Device.id == device.id, Device.status == "pending")
-        if changed(session, pending.values(status="active", activated_at=now)) != 1:
-            raise ReplayedCode("the device was activated already")
-        reactivated = device.deactivated_at is not None or device.replaces is not None
-        self._core.audit.record(
-            session,
-            now,
-            "device.activated",
-            actor=actor,
-            outcome="ok",
-            user_id=user.id,
-            username=user.username,
-            device_id=device.id,
-            detail={"kind": device.kind, "serial": device.serial}
-            | ({"reactivation": True} if reactivated else {}),
-        )
-        on_activated(self._core, session, device, user, now)
+        activate(self._core, session, device, user, now, actor=actor)
 
     def activate_ib_key(self, activation: IbKeyActivation) -> Provisioning:
         """Activate an IB Key registration: check the texted token, keep the app's public key.
@@ -865,10 +870,11 @@ class Accounts:
                 raise IdentityCheckRequired("record an identity verification first (it is used once)")
             earlier = select(Device.id).where(Device.user_id == user.id, Device.kind == TEMPORARY_KIND)
             if user.last_reactivated_at is not None:
-                earlier = earlier.where(Device.issued_at > user.last_reactivated_at)
+                earlier = earlier.where(Device.issued_at >= user.last_reactivated_at)
             if session.scalar(earlier.limit(1)) is not None:
                 raise ConsecutiveTemporary(
-                    "a temporary passcode was issued already; reactivate a permanent device first"
+                    "a temporary passcode was issued already; a physical security device must be "
+                    "activated before the next one"
                 )
             permanent = [kind for kind, policy in POLICIES.items() if policy.permanent]
             changed(

@@ -288,6 +288,10 @@ class TokensimClient:
             self._support_call("POST", path, json={"method": method, "agent": agent})
         )
 
+    def mark_funded(self, username: str) -> UserView:
+        """Record that the account received funds (a new account's online card lasts from now)."""
+        return UserView.from_json(self._support_call("POST", f"/v1/support/users/{username}/funded"))
+
     def close_account(self, username: str) -> UserView:
         """Close an account: statements with the password alone."""
         return UserView.from_json(self._support_call("POST", f"/v1/support/users/{username}/close"))

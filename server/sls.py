@@ -54,7 +54,7 @@ from tokensim.server.errors import (
     Unauthorized,
 )
 from tokensim.server.hashing import token_digest
-from tokensim.server.lifecycle import check_password, is_usable_by, usable_devices
+from tokensim.server.lifecycle import check_password, is_usable_by, mark_funded, usable_devices
 from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, Session, User, Withdrawal
 from tokensim.server.rules import (
     MONEY_KINDS,
@@ -346,6 +346,8 @@ class Sls:
     def deposit(self, token: str, amount_usd: str, method: str) -> DepositReceipt:
         """Record a deposit; ACH and EFT beyond ``sls_deposit_threshold_usd`` in total need an SLS device.
 
+        The first deposit marks the account funded (a new account's online card lasts from then).
+
         Raises:
             InvalidParameter: a malformed amount or an unknown method.
             SlsDeviceRequired: ACH/EFT over the threshold without an SLS device.
@@ -388,6 +390,9 @@ class Sls:
                 username=caller.user.username,
                 detail={"amount_usd": str(amount), "method": method},
             )
+            user = session.get(User, caller.user.id)
+            assert user is not None
+            mark_funded(core, session, user, now, actor="user")
         return DepositReceipt(deposit_id, str(amount), method, now, str(total))
 
     def change_email(self, token: str, email: str, challenge_id: str, answer: str | None) -> SecuritySettings:

@@ -22,6 +22,7 @@ endpoint                                                         what
 ``POST /v1/ib-key/pin-changes[/{id}/answer]``                    IB Key PIN change (password + SMS)
 ``PUT /v1/support/users/{username}/identity``                    identification data (kept as an HMAC)
 ``POST /v1/support/users/{username}/identity-checks``            record an identity verification
+``POST /v1/support/users/{username}/funded``                     the account received funds
 ``POST /v1/support/users/{username}/close``                      close the account (statements only)
 ``POST /v1/support/devices/{id}/report``                         lost, damaged, battery, returned, ...
 ===============================================================  ==========================================
@@ -382,6 +383,11 @@ def _add_routes(router: APIRouter) -> None:
         """Record an identity verification (it allows one temporary passcode)."""
         view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
         return _json(view.to_json(), 201)
+
+    @router.post("/v1/support/users/{username}/funded", tags=["support"])
+    def funded(username: str, service: SupportDep) -> JSONResponse:
+        """Record that the account received funds: a new account's online card lasts 21 days from now."""
+        return _json(service.accounts.mark_funded(username).to_json())
 
     @router.post("/v1/support/users/{username}/close", tags=["support"])
     def close(username: str, service: SupportDep) -> JSONResponse:

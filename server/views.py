@@ -135,6 +135,7 @@ class UserView:
         reserved_usd: reserves held for devices out with the user, as a decimal string.
         fees_charged_usd: replacement fees charged, as a decimal string.
         identity_on_file: whether identification data is on file (for sharing and verification).
+        funded_at: when the account first received funds (``None`` until then).
     """
 
     username: str
@@ -150,6 +151,7 @@ class UserView:
     reserved_usd: str = "0.00"
     fees_charged_usd: str = "0.00"
     identity_on_file: bool = False
+    funded_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -167,6 +169,7 @@ class UserView:
             "reserved_usd": self.reserved_usd,
             "fees_charged_usd": self.fees_charged_usd,
             "identity_on_file": self.identity_on_file,
+            "funded_at": self.funded_at,
         }
 
     @classmethod
@@ -187,6 +190,7 @@ class UserView:
             reserved_usd=str(obj.get("reserved_usd", "0.00")),
             fees_charged_usd=str(obj.get("fees_charged_usd", "0.00")),
             identity_on_file=bool(obj.get("identity_on_file", False)),
+            funded_at=_opt_float(obj.get("funded_at")),
         )
 
 

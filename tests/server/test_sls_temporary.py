@@ -75,15 +75,50 @@ def test_full_access_for_two_days_then_card_printing_for_eight(
     assert problem(lambda: client.challenge(started.login_id, device_id)).code == "device-unavailable"
 
 
-def test_never_two_temporary_passcodes_in_a_row(client: TokensimClient, harness: Harness, alice: str) -> None:
+def test_never_two_temporary_passcodes_in_a_row(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
     card = harness.enroll(alice, "scc")
+    phone = harness.enroll(alice, "phone")
+    clock.advance(1)
     temporary_passcode(client, alice)
     check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
     second = problem(lambda: client.issue_temporary_passcode(alice, verification_id=check.id))
     assert (second.status, second.code) == (409, "consecutive-temporary-passcode")
-    # Support reactivating the card with its answer allows the next one.
+    assert "physical" in second.detail
+    # SMS reactivated: temporary access ends, but protection is not restored by a physical device.
+    clock.advance(1)
+    challenge = client.start_activation(phone.device_id, mode="sms")
+    client.finish_activation(phone.device_id, challenge.id, harness.answer(phone, challenge))
+    assert [s for k, s in _kinds(client, alice) if k == "temporary"] == ["revoked"]
+    assert problem(lambda: client.issue_temporary_passcode(alice, verification_id=check.id)).code == (
+        "consecutive-temporary-passcode"
+    )
+    # Support reactivating the card (a physical device) with its answer allows the next one.
     challenge = client.start_activation(card.device_id)
     client.finish_activation(card.device_id, challenge.id, harness.answer(card, challenge))
+    assert client.issue_temporary_passcode(alice, verification_id=check.id).passcode is not None
+
+
+def test_an_ib_key_does_not_restore_protection_for_a_next_temporary_passcode(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    ib_key = harness.enroll(alice, "ib-key")
+    clock.advance(1)
+    device_id, passcode = temporary_passcode(client, alice)
+    token = static_login(client, alice, device_id, passcode).token
+    clock.advance(1)
+    challenge = client.activate(token, ib_key.device_id)  # the misplaced phone answers again
+    client.activate_answer(token, ib_key.device_id, challenge.id, harness.answer(ib_key, challenge))
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    refused = problem(lambda: client.issue_temporary_passcode(alice, verification_id=check.id))
+    assert refused.code == "consecutive-temporary-passcode"
+    card = client.enroll(alice, "scc")  # a physical device, mailed and activated
+    assert card.provisioning is not None
+    enrolled = Enrolled(alice, "scc", card.device.id, create(card.provisioning), None, card)
+    clock.advance(1)
+    challenge = client.start_activation(card.device.id)
+    client.finish_activation(card.device.id, challenge.id, harness.answer(enrolled, challenge))
     assert client.issue_temporary_passcode(alice, verification_id=check.id).passcode is not None
 
 
