@@ -27,12 +27,14 @@ from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import ReplayedCode
 from tokensim.protocol.provisioning import DeviceKind
+from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
 from tokensim.server.db import changed
 from tokensim.server.errors import InvalidCredentials
 from tokensim.server.models import Device, DeviceShare, Reserve, User
-from tokensim.server.rules import PHYSICAL_KINDS, TEMPORARY_KINDS
-from tokensim.server.verify import policy_for
+from tokensim.server.rules import PHYSICAL_KINDS, TEMPORARY_KINDS, temporary_stage
+from tokensim.server.verify import TEMPORARY_KIND, policy_for
+from tokensim.server.views import TemporaryStage
 
 __all__ = [
     "activate",
@@ -40,9 +42,12 @@ __all__ = [
     "end_temporary_access",
     "hold_reserve",
     "is_usable_by",
+    "login_devices",
     "mark_funded",
     "on_activated",
     "promote_due",
+    "reactivatable",
+    "temporary_stages",
     "usable_devices",
 ]
 
@@ -209,6 +214,56 @@ def usable_devices(session: Session, user_id: str, now: float) -> list[tuple[Dev
     found: list[tuple[Device, str | None]] = [(d, None) for d in own]
     found.extend((device, owner) for device, owner in shared)
     return [(d, owner) for d, owner in found if d.expires_at is None or d.expires_at > now]
+
+
+def reactivatable(device: Device) -> bool:
+    """Whether a login may reactivate ``device`` by its answer.
+
+    A permanent device waiting to be reactivated: put back to ``pending`` by a temporary passcode,
+    or a replacement not yet activated (an IB Key replacement activates by its app instead).
+    """
+    if device.status != "pending" or not policy_for(device.kind).permanent:
+        return False
+    if device.deactivated_at is not None:
+        return True
+    return device.replaces is not None and device.kind != DeviceKind.IB_KEY.value
+
+
+def login_devices(session: Session, user_id: str, now: float) -> list[tuple[Device, str | None]]:
+    """What a login offers: :func:`usable_devices`, then the user's :func:`reactivatable` devices."""
+    waiting = session.scalars(
+        select(Device)
+        .where(Device.user_id == user_id, Device.status == "pending")
+        .order_by(Device.created_at)
+    )
+    return usable_devices(session, user_id, now) + [(d, None) for d in waiting if reactivatable(d)]
+
+
+def temporary_stages(
+    session: Session, user_id: str, now: float, config: ServerConfig
+) -> tuple[TemporaryStage, ...]:
+    """The stages of the user's temporary passcodes and online cards that were not revoked."""
+    rows = session.scalars(
+        select(Device)
+        .where(Device.user_id == user_id, Device.kind.in_(TEMPORARY_KINDS), Device.status != "revoked")
+        .order_by(Device.created_at)
+    )
+    stages = []
+    for device in rows:
+        ends: float | None = None
+        if device.kind == TEMPORARY_KIND:
+            stage = temporary_stage(device.issued_at, now, config)
+            full_until = device.issued_at + config.temporary_full_access
+            printing_until = full_until + config.temporary_card_printing
+            ends = {"full": full_until, "card-printing": printing_until}.get(stage)
+        elif device.status == "pending":
+            stage = "pending"
+        elif device.expires_at is not None and device.expires_at <= now:
+            stage = "expired"
+        else:
+            stage, ends = "full", device.expires_at
+        stages.append(TemporaryStage(device.id, device.kind, stage, ends, device.expires_at))
+    return tuple(stages)
 
 
 def is_usable_by(session: Session, device: Device, user_id: str) -> bool:

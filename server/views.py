@@ -29,6 +29,7 @@ __all__ = [
     "SecuritySettings",
     "SessionGrant",
     "SessionInfo",
+    "TemporaryStage",
     "UserView",
     "WithdrawalReceipt",
 ]
@@ -305,6 +306,48 @@ class Enrollment:
 
 
 @dataclass(frozen=True, slots=True)
+class TemporaryStage:
+    """Where one temporary device (temporary passcode or online card) is, as the login shows it.
+
+    Attributes:
+        device_id: the temporary device.
+        kind: ``temporary`` or ``online-scc``.
+        stage: ``full`` (full access), ``card-printing`` (only prints the online card), ``pending``
+            (an online card not yet activated) or ``expired`` (reactivate the permanent device).
+        stage_ends_at: when this stage ends (``None`` when it does not, or has ended).
+        expires_at: when the device stops working altogether (``None`` for an unfunded account's card).
+    """
+
+    device_id: str
+    kind: str
+    stage: str
+    stage_ends_at: float | None
+    expires_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "device_id": self.device_id,
+            "kind": self.kind,
+            "stage": self.stage,
+            "stage_ends_at": self.stage_ends_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> TemporaryStage:
+        """Read the JSON object."""
+        obj = _obj(data, "temporary stage")
+        return cls(
+            device_id=str(obj["device_id"]),
+            kind=str(obj["kind"]),
+            stage=str(obj["stage"]),
+            stage_ends_at=_opt_float(obj.get("stage_ends_at")),
+            expires_at=_opt_float(obj.get("expires_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class LoginStarted:
     """A password that was accepted: the login and the devices to choose from (M2FS).
 
@@ -312,9 +355,11 @@ class LoginStarted:
         login_id: names this login in the next calls.
         username: whose login.
         expires_at: when the second factor must be done by.
-        devices: the user's active devices (and devices shared with them).
+        devices: the user's active devices (and devices shared with them), and the permanent devices
+            waiting to be reactivated (``pending``: answering one's challenge reactivates it).
         session: the session already granted without a second factor: a closed account (statements
             only) or an opted-out user on a trading platform; ``None`` when a device must answer.
+        temporary: the stages of the user's temporary passcode and online card.
     """
 
     login_id: str
@@ -322,6 +367,7 @@ class LoginStarted:
     expires_at: float
     devices: tuple[DeviceView, ...]
     session: SessionGrant | None = None
+    temporary: tuple[TemporaryStage, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -331,6 +377,7 @@ class LoginStarted:
             "expires_at": self.expires_at,
             "devices": [device.to_json() for device in self.devices],
             "session": None if self.session is None else self.session.to_json(),
+            "temporary": [stage.to_json() for stage in self.temporary],
         }
 
     @classmethod
@@ -344,6 +391,7 @@ class LoginStarted:
             expires_at=float(obj["expires_at"]),
             devices=tuple(DeviceView.from_json(d) for d in obj["devices"]),
             session=None if session is None else SessionGrant.from_json(session),
+            temporary=tuple(TemporaryStage.from_json(t) for t in obj.get("temporary", ())),
         )
 
     def device(self, kind: str) -> DeviceView:

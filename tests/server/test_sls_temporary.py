@@ -9,6 +9,7 @@ import pytest
 from tokensim.emulators import create
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.protocol.clock import FixedClock
+from tokensim.server.cli_login import interactive_login
 from tokensim.server.client import TokensimClient
 from tokensim.server.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
@@ -130,7 +131,7 @@ def test_reactivation_needs_the_devices_answer_and_ends_temporary_access(
     # The misplaced device is pending until it answers again.
     assert _kinds(client, alice) == [("dsc-plus", "pending"), ("temporary", "active")]
     started = client.login(alice, PASSWORD)
-    assert [d.kind for d in started.devices] == ["temporary"]
+    assert [(d.kind, d.status) for d in started.devices] == [("temporary", "active"), ("dsc-plus", "pending")]
     token = static_login(client, alice, device_id, passcode).token
     online = client.online_card(token)
     assert online.provisioning is not None
@@ -209,9 +210,10 @@ def test_a_replacement_activates_within_14_days_or_by_itself(
     replacement = client.enroll(alice, "dsc-plus", pin="1234", replaces=old.device_id)
     assert replacement.device.activate_by == replacement.device.issued_at + 14 * DAY  # type: ignore[operator]
     clock.advance(10 * DAY - 1)
-    assert [d.kind for d in client.login(alice, PASSWORD).devices] == ["temporary"]
+    pending = [(d.kind, d.status) for d in client.login(alice, PASSWORD).devices]
+    assert pending == [("temporary", "active"), ("dsc-plus", "pending")]  # the login may activate it
     clock.advance(4 * DAY)  # one second before the 14 days: the passcode is over, the replacement pending
-    assert [d.kind for d in client.login(alice, PASSWORD).devices] == []
+    assert [(d.kind, d.status) for d in client.login(alice, PASSWORD).devices] == [("dsc-plus", "pending")]
     clock.advance(1)
     started = client.login(alice, PASSWORD)
     assert [d.id for d in started.devices] == [replacement.device.id]
@@ -237,3 +239,94 @@ def test_a_replacement_activated_by_its_answer_ends_temporary_access(
         ("temporary", "revoked"),
         ("scc", "active"),
     ]
+
+
+def test_after_the_temporary_stages_the_login_reactivates_the_permanent_device(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    dsc_plus = harness.enroll(alice, "dsc-plus")
+    clock.advance(1)
+    device_id, _passcode = temporary_passcode(client, alice)
+    issued = clock.now()
+    stages = [(t.kind, t.stage, t.stage_ends_at) for t in client.login(alice, PASSWORD).temporary]
+    assert stages == [("temporary", "full", issued + 2 * DAY)]
+    clock.advance(2 * DAY)
+    stages = [(t.kind, t.stage, t.stage_ends_at) for t in client.login(alice, PASSWORD).temporary]
+    assert stages == [("temporary", "card-printing", issued + 10 * DAY)]
+    clock.advance(8 * DAY - 1)
+    assert client.login(alice, PASSWORD).temporary[0].stage == "card-printing"
+    clock.advance(1)  # ten days: the passcode is over, the login offers only the misplaced device
+    started = client.login(alice, PASSWORD)
+    assert [(t.kind, t.stage, t.stage_ends_at) for t in started.temporary] == [("temporary", "expired", None)]
+    assert [(d.id, d.status) for d in started.devices] == [(dsc_plus.device_id, "pending")]
+    assert problem(lambda: client.challenge(started.login_id, device_id)).code == "device-unavailable"
+    challenge = client.challenge(started.login_id, dsc_plus.device_id)
+    wrong = problem(lambda: client.answer(started.login_id, challenge.id, "00000000"))
+    assert wrong.code == "wrong-answer"
+    assert _kinds(client, alice)[0] == ("dsc-plus", "pending")
+    grant = client.answer(started.login_id, challenge.id, harness.answer(dsc_plus, challenge))
+    assert (grant.scope, grant.device_kind) == (FULL_SCOPE, "dsc-plus")
+    assert _kinds(client, alice) == [("dsc-plus", "active"), ("temporary", "revoked")]
+    again = client.login(alice, PASSWORD)
+    assert ([d.status for d in again.devices], again.temporary) == (["active"], ())
+    # A device the user never activated is not offered: it is activated from the portal.
+    mailed = harness.enroll(alice, "scc", activate=False)
+    assert mailed.device_id not in [d.id for d in client.login(alice, PASSWORD).devices]
+
+
+def test_the_login_reactivates_an_ib_key_by_its_numeric_answer(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    ib_key = harness.enroll(alice, "ib-key")
+    clock.advance(1)
+    temporary_passcode(client, alice)
+    clock.advance(10 * DAY)
+    started = client.login(alice, PASSWORD)
+    challenge = client.challenge(started.login_id, ib_key.device_id)
+    assert challenge.mode == "numeric"
+    grant = client.answer(started.login_id, challenge.id, harness.answer(ib_key, challenge))
+    assert grant.device_kind == "ib-key"
+    assert _kinds(client, alice) == [("ib-key", "active"), ("temporary", "revoked")]
+
+
+def test_an_online_cards_stages_are_shown_at_login(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    card = harness.enroll(alice, "scc")
+    online = client.online_card(session(harness, alice, card))
+    assert [(t.kind, t.stage) for t in client.login(alice, PASSWORD).temporary] == [("online-scc", "pending")]
+    assert online.provisioning is not None
+    enrolled = Enrolled(alice, "online-scc", online.device.id, create(online.provisioning), None, online)
+    challenge = client.start_activation(online.device.id)
+    client.finish_activation(online.device.id, challenge.id, harness.answer(enrolled, challenge))
+    ends = online.device.expires_at
+    assert [(t.stage, t.stage_ends_at) for t in client.login(alice, PASSWORD).temporary] == [("full", ends)]
+    clock.set(ends)  # type: ignore[arg-type]
+    assert [(t.stage, t.expires_at) for t in client.login(alice, PASSWORD).temporary] == [("expired", ends)]
+
+
+def test_the_cli_login_shows_the_stages_and_offers_the_device_to_reactivate(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    card = harness.enroll(alice, "scc")
+    phone = harness.enroll(alice, "phone")
+    clock.advance(1)
+    temporary_passcode(client, alice)
+    clock.advance(10 * DAY)
+    shown: list[str] = []
+
+    def ask(question: str) -> str:
+        if question.startswith("Select"):
+            return "1"
+        indices = tuple(int(n) for n in question.split("cells ")[1].split(",")[0].split(" and "))
+        assert isinstance(card.device, PrintedCard)
+        return card.device.answer(indices)
+
+    grant = interactive_login(client, alice, PASSWORD, ask=ask, say=shown.append)
+    assert grant.device_kind == "scc"
+    assert shown[0] == "Temporary access: temporary expired"
+    assert shown[1].startswith("  1. scc")
+    assert shown[1].endswith("answering reactivates it")
+    assert shown[2].startswith("  2. phone")
+    assert _kinds(client, alice) == [("scc", "active"), ("phone", "pending"), ("temporary", "revoked")]
+    assert [d.id for d in client.login(alice, PASSWORD).devices] == [card.device_id, phone.device_id]
