@@ -916,6 +916,51 @@ class Accounts:
             )
         return Enrollment(device=device_view(device), activation="none", passcode=passcode)
 
+    def reset_pin(self, device_id: str, *, verification_id: str, new_pin: str) -> DeviceView:
+        """Reset the PIN of a DSC+, Gold or Platinum whose holder forgot it, after an identity check.
+
+        Raises:
+            NotFound: no such device.
+            InvalidParameter: the PIN is not 4 digits, or the server checks no PIN of this kind.
+            IdentityCheckRequired: no such verification for the device's user, or it expired or was used.
+        """
+        core = self._core
+        if not _PIN.fullmatch(new_pin):
+            raise InvalidParameter("a PIN has 4 digits")
+        now = core.clock.now()
+        with core.db.write() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise NotFound("no such device")
+            secrets = device_secrets(core, device)
+            if secrets.pin is None:
+                raise InvalidParameter(f"a {device.kind} has no PIN the server keeps")
+            unused = update(IdentityCheck).where(
+                IdentityCheck.id == verification_id,
+                IdentityCheck.user_id == device.user_id,
+                IdentityCheck.used_at.is_(None),
+                IdentityCheck.expires_at > now,
+            )
+            if changed(session, unused.values(used_at=now)) != 1:
+                raise IdentityCheckRequired("record an identity verification first (it is used once)")
+            fresh = DeviceSecrets(secret=secrets.secret, totp_secret=secrets.totp_secret, pin=new_pin)
+            sealed = core.keys.seal(fresh.to_bytes(), "devices", device.id, "secrets")
+            changed(session, update(Device).where(Device.id == device.id).values(secrets=sealed))
+            user = session.get(User, device.user_id)
+            assert user is not None
+            core.audit.record(
+                session,
+                now,
+                "device.pin-reset",
+                actor="support",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"kind": device.kind, "verification": verification_id},
+            )
+            return device_view(device)
+
     def close_account(self, username: str) -> UserView:
         """Close an account: from now on a password alone reaches statements, and nothing else.
 

@@ -510,9 +510,22 @@ class TokensimClient:
         return DeviceView.from_json(self._call("POST", path, json=body, token=token))
 
     def change_pin(self, token: str, device_id: str, new_pin: str) -> ChallengeView:
-        """A challenge to answer with the device and its new PIN (DSC+)."""
+        """A PIN change (DSC+): the challenge to answer with the current PIN (then change_pin_current)."""
         path = f"/v1/devices/{device_id}/pin-change"
         return ChallengeView.from_json(self._call("POST", path, json={"new_pin": new_pin}, token=token))
+
+    def change_pin_current(self, token: str, device_id: str, challenge_id: str, answer: str) -> ChallengeView:
+        """Answer a PIN change's first challenge with the current PIN; the challenge for the new PIN."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        path = f"/v1/devices/{device_id}/pin-change/current"
+        return ChallengeView.from_json(self._call("POST", path, token=token, json=body))
+
+    def reset_pin(self, device_id: str, *, verification_id: str, new_pin: str) -> DeviceView:
+        """Reset a forgotten PIN after an identity check (support)."""
+        body = {"verification_id": verification_id, "new_pin": new_pin}
+        return DeviceView.from_json(
+            self._support_call("POST", f"/v1/support/devices/{device_id}/pin-reset", json=body)
+        )
 
     def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> DeviceView:
         """The answer computed with the new PIN."""

@@ -16,8 +16,9 @@ for the IB Key app on a new phone, from a username and password. The rules thems
   side, only a device at least as strong as the requester's; the requester proves the owner's
   password and answers the owner's device;
 * **devices**: the online card (from a card-printing or portal session), a user's own activation
-  and reactivation by answering, a DSC+ request (equity threshold), a DSC+ PIN change answered
-  with the new PIN, and the IB Key app's migration, recovery and PIN change.
+  and reactivation by answering, a DSC+ request (balance threshold), a DSC+ PIN change answered
+  with the current PIN and then with the new one, and the IB Key app's migration, recovery and PIN
+  change.
 
 A session opened with a temporary passcode cannot move money or change information.
 """
@@ -707,7 +708,11 @@ class Sls:
         return self._accounts.finish_activation(device_id, challenge_id, answer)
 
     def start_pin_change(self, token: str, device_id: str, new_pin: str) -> ChallengeView:
-        """A challenge the device answers with its new PIN (DSC+, Gold, Platinum).
+        """Start a PIN change (DSC+, Gold, Platinum): a challenge the device answers with its current PIN.
+
+        The right answer (:meth:`confirm_current_pin`) opens a second challenge, answered with the new
+        PIN (:meth:`finish_pin_change`). A user who does not know the current PIN calls support, who
+        resets it after an identity check (:meth:`Accounts.reset_pin`).
 
         Raises:
             InvalidParameter: the PIN is not 4 digits, or the device folds no PIN into its answers.
@@ -721,10 +726,41 @@ class Sls:
         if secrets.pin is None:
             raise InvalidParameter(f"a {device.kind} has no PIN the server checks")
         sealed = DeviceSecrets(secret=secrets.secret, totp_secret=secrets.totp_secret, pin=new_pin)
-        return self._challenges.issue(device_id, purpose="pin-change", sealed=sealed).view
+        view = self._challenges.issue(device_id, purpose="pin-current").view
+        core = self._core
+        with core.db.write() as session:
+            following = core.keys.seal(sealed.to_bytes(), "challenges", view.id, "next_sealed")
+            changed(session, update(Challenge).where(Challenge.id == view.id).values(next_sealed=following))
+        return view
+
+    def confirm_current_pin(
+        self, token: str, device_id: str, challenge_id: str, answer: str
+    ) -> ChallengeView:
+        """Answer with the current PIN; returns the challenge to answer with the new PIN.
+
+        Raises:
+            NotFound: no such PIN change of this user and device.
+            WrongAnswer, ReplayedCode, ExpiredChallenge, ...: as for any answer.
+        """
+        caller = self.caller(token)
+        self._not_temporary(caller)
+        self._own_challenge(challenge_id, caller, "pin-current")
+        core = self._core
+
+        def complete(
+            session: DbSession, challenge: Challenge, device: Device, _u: User, _now: float
+        ) -> bytes:
+            if device.id != device_id or challenge.next_sealed is None:
+                raise NotFound("no such challenge for this device")
+            return core.keys.open(challenge.next_sealed, "challenges", challenge.id, "next_sealed")
+
+        raw = self._challenges.answer(challenge_id, answer, purpose="pin-current", complete=complete)
+        return self._challenges.issue(
+            device_id, purpose="pin-change", sealed=DeviceSecrets.from_bytes(raw)
+        ).view
 
     def finish_pin_change(self, token: str, device_id: str, challenge_id: str, answer: str) -> DeviceView:
-        """Answer with the new PIN; from now on the device's answers are checked with it."""
+        """Answer the second challenge with the new PIN; from now on the device's answers use it."""
         caller = self.caller(token)
         self._own_challenge(challenge_id, caller, "pin-change")
         core = self._core

@@ -16,7 +16,7 @@ endpoint                                                         what
 ``POST /v1/sharing``, ``POST /v1/sharing/answer``                use another username's device
 ``POST /v1/online-card``, ``POST /v1/devices``                   print an online card; request a device
 ``POST /v1/devices/{id}/activation[/answer]``                    activate or reactivate by answering
-``POST /v1/devices/{id}/pin-change[/answer]``                    DSC+ PIN change with the new PIN
+``POST /v1/devices/{id}/pin-change[/current|/answer]``           DSC+ PIN change: current PIN, then new
 ``POST /v1/ib-key/migrations[/{id}/answer]``                     IB Key to a new phone
 ``POST /v1/ib-key/recoveries``                                   IB Key again on the same phone
 ``POST /v1/ib-key/pin-changes[/{id}/answer]``                    IB Key PIN change (password + SMS)
@@ -25,6 +25,7 @@ endpoint                                                         what
 ``POST /v1/support/users/{username}/funded``                     the account received funds
 ``POST /v1/support/users/{username}/close``                      close the account (statements only)
 ``POST /v1/support/devices/{id}/report``                         lost, damaged, battery, returned, ...
+``POST /v1/support/devices/{id}/pin-reset``                      a forgotten PIN, after an identity check
 ===============================================================  ==========================================
 """
 
@@ -53,6 +54,7 @@ __all__ = [
     "ModeBody",
     "PennyStocksBody",
     "PinChangeBody",
+    "PinResetBody",
     "RecoveryBody",
     "ReportBody",
     "ShareAnswerBody",
@@ -164,6 +166,13 @@ class ActivationBody(_Body):
 class PinChangeBody(_Body):
     """The new 4-digit PIN."""
 
+    new_pin: Annotated[str, Field(max_length=16)]
+
+
+class PinResetBody(_Body):
+    """A forgotten PIN's reset (support): the identity verification and the new 4-digit PIN."""
+
+    verification_id: _Id
     new_pin: Annotated[str, Field(max_length=16)]
 
 
@@ -330,8 +339,16 @@ def _add_routes(router: APIRouter) -> None:
 
     @router.post("/v1/devices/{device_id}/pin-change", status_code=201, tags=["devices"])
     def pin_change(device_id: str, body: PinChangeBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
-        """A challenge to answer with the device and its new PIN."""
+        """A challenge to answer with the device and its current PIN (the new PIN comes next)."""
         return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
+
+    @router.post("/v1/devices/{device_id}/pin-change/current", status_code=201, tags=["devices"])
+    def pin_change_current(
+        device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
+    ) -> JSONResponse:
+        """The answer computed with the current PIN; returns the challenge to answer with the new PIN."""
+        view = service.sls.confirm_current_pin(token, device_id, body.challenge_id, body.answer)
+        return _json(view.to_json(), 201)
 
     @router.post("/v1/devices/{device_id}/pin-change/answer", tags=["devices"])
     def pin_change_answer(
@@ -393,6 +410,14 @@ def _add_routes(router: APIRouter) -> None:
     def close(username: str, service: SupportDep) -> JSONResponse:
         """Close the account: statements with the password alone."""
         return _json(service.accounts.close_account(username).to_json())
+
+    @router.post("/v1/support/devices/{device_id}/pin-reset", tags=["support"])
+    def pin_reset(device_id: str, body: PinResetBody, service: SupportDep) -> JSONResponse:
+        """Reset a forgotten DSC+, Gold or Platinum PIN after an identity check."""
+        view = service.accounts.reset_pin(
+            device_id, verification_id=body.verification_id, new_pin=body.new_pin
+        )
+        return _json(view.to_json())
 
     @router.post("/v1/support/devices/{device_id}/report", tags=["support"])
     def report(device_id: str, body: ReportBody, service: SupportDep) -> JSONResponse:

@@ -142,22 +142,35 @@ def test_ib_key_pin_change_needs_the_password_and_an_sms_code(
         app.time_code(alice, pin="2580")
 
 
-def test_dsc_plus_pin_change_is_a_challenge_answered_with_the_new_pin(
+def test_dsc_plus_pin_change_needs_the_current_pin_then_the_new_one(
     client: TokensimClient, harness: Harness, alice: str
 ) -> None:
     dsc_plus = harness.enroll(alice, "dsc-plus", pin="1234")
     card = harness.enroll(alice, "scc")
-    token = session(harness, alice, dsc_plus)
+    token = session(harness, alice, card)  # a session opened with another device
     assert problem(lambda: client.change_pin(token, dsc_plus.device_id, "12ab")).code == "invalid-request"
     assert problem(lambda: client.change_pin(token, card.device_id, "4321")).code == "invalid-request"
-    challenge = client.change_pin(token, dsc_plus.device_id, "4321")
-    question = challenge.challenge.question
+    first = client.change_pin(token, dsc_plus.device_id, "4321")
+    question = first.challenge.question
+    assert question is not None
+    # Without the current PIN the change goes nowhere: an answer with a guessed PIN is wrong.
+    guessed = dsc_plus.device.respond(question, "0000")  # type: ignore[attr-defined]
+    wrong = problem(lambda: client.change_pin_current(token, dsc_plus.device_id, first.id, guessed))
+    assert wrong.code == "wrong-answer"
+    # The second challenge only comes from the first: answering with the new PIN at once is refused.
+    new_first = dsc_plus.device.respond(question, "4321")  # type: ignore[attr-defined]
+    skipped = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, first.id, new_first))
+    assert skipped.code == "not-found"
+    current = dsc_plus.device.respond(question, "1234")  # type: ignore[attr-defined]
+    second = client.change_pin_current(token, dsc_plus.device_id, first.id, current)
+    assert second.id != first.id
+    question = second.challenge.question
     assert question is not None
     old_pin_answer = dsc_plus.device.respond(question, "1234")  # type: ignore[attr-defined]
-    wrong = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, challenge.id, old_pin_answer))
+    wrong = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, second.id, old_pin_answer))
     assert wrong.code == "wrong-answer"
     new_pin_answer = dsc_plus.device.respond(question, "4321")  # type: ignore[attr-defined]
-    client.change_pin_answer(token, dsc_plus.device_id, challenge.id, new_pin_answer)
+    client.change_pin_answer(token, dsc_plus.device_id, second.id, new_pin_answer)
     started = client.login(alice, PASSWORD)
     login = client.challenge(started.login_id, dsc_plus.device_id)
     assert problem(
@@ -165,6 +178,27 @@ def test_dsc_plus_pin_change_is_a_challenge_answered_with_the_new_pin(
     ).code == ("wrong-answer")
     dsc_plus.pin = "4321"
     assert client.answer(started.login_id, login.id, harness.answer(dsc_plus, login)).scope == FULL_SCOPE
+
+
+def test_support_resets_a_forgotten_dsc_plus_pin_after_an_identity_check(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    dsc_plus = harness.enroll(alice, "dsc-plus", pin="1234")
+    missing = problem(lambda: client.reset_pin(dsc_plus.device_id, verification_id="none", new_pin="9876"))
+    assert (missing.status, missing.code) == (403, "identity-check-required")
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    bad = problem(lambda: client.reset_pin(dsc_plus.device_id, verification_id=check.id, new_pin="98"))
+    assert bad.code == "invalid-request"
+    client.reset_pin(dsc_plus.device_id, verification_id=check.id, new_pin="9876")
+    used = problem(lambda: client.reset_pin(dsc_plus.device_id, verification_id=check.id, new_pin="5555"))
+    assert used.code == "identity-check-required"
+    dsc_plus.pin = "9876"
+    assert harness.login(alice, PASSWORD, dsc_plus).grant.scope == FULL_SCOPE
+    assert [e.detail["kind"] for e in client.audit(event="device.pin-reset")] == ["dsc-plus"]
+    card = harness.enroll(alice, "scc")
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    no_pin = problem(lambda: client.reset_pin(card.device_id, verification_id=check.id, new_pin="9876"))
+    assert no_pin.code == "invalid-request"
 
 
 @pytest.mark.parametrize(("equity", "allowed"), [("499999.99", False), ("500000", True), ("500000.01", True)])
