@@ -300,6 +300,7 @@ class Accounts:
         replaces: str | None = None,
         text_token: bool = True,
         check_eligibility: bool = False,
+        os: str | None = None,
     ) -> Enrollment:
         """Enroll a new device for a user; it is ``pending`` until activated.
 
@@ -318,6 +319,7 @@ class Accounts:
             firmware: ``current`` or ``legacy`` DSC+ firmware.
             replaces: the id of the user's lost, damaged or broken device this one replaces.
             text_token: text an IB Key's activation token (off when migration hands it over instead).
+            os: an IB Key phone's operating system, when known (``android`` or ``ios``).
             check_eligibility: apply the DSC+ equity threshold (a user's own request does; support
                 may issue a DSC+ to anyone, as when it replaces a returned Gold or Platinum device).
 
@@ -402,6 +404,7 @@ class Accounts:
             expires_at=expires_at,
             created_at=now,
             replaces=replaces,
+            os=os if device_kind is DeviceKind.IB_KEY else None,
             # Mailed devices, new or replacements, become active by themselves after the window.
             activate_by=now + core.config.replacement_activation_window if kind in PHYSICAL_KINDS else None,
         )

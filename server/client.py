@@ -533,9 +533,9 @@ class TokensimClient:
         path = f"/v1/devices/{device_id}/pin-change/answer"
         return DeviceView.from_json(self._call("POST", path, json=body, token=token))
 
-    def ib_key_migration(self, username: str, password: str) -> MigrationStarted:
+    def ib_key_migration(self, username: str, password: str, *, os: str = "android") -> MigrationStarted:
         """Move IB Key to a new phone (a token by SMS, or a physical device answers)."""
-        body = {"username": username, "password": password}
+        body = {"username": username, "password": password, "os": os}
         return MigrationStarted.from_json(self._call("POST", "/v1/ib-key/migrations", json=body))
 
     def ib_key_migration_answer(self, device_id: str, challenge_id: str, answer: str | None) -> str:
@@ -546,10 +546,21 @@ class TokensimClient:
         data = self._call("POST", f"/v1/ib-key/migrations/{device_id}/answer", json=body)
         return str(data["activation_token"])
 
-    def ib_key_recovery(self, username: str, password: str, registration: str) -> Enrollment:
-        """Recover IB Key on the same phone: a token by SMS to its number."""
-        body = {"username": username, "password": password, "registration": registration}
-        return Enrollment.from_json(self._call("POST", "/v1/ib-key/recoveries", json=body))
+    def ib_key_recovery(
+        self, username: str, password: str, registration: str, *, os: str | None = None
+    ) -> MigrationStarted:
+        """Recover IB Key on the same phone: the iOS app answers, else a physical device, else SMS."""
+        body: dict[str, Any] = {"username": username, "password": password, "registration": registration}
+        if os is not None:
+            body["os"] = os
+        return MigrationStarted.from_json(self._call("POST", "/v1/ib-key/recoveries", json=body))
+
+    def ib_key_recovery_answer(self, device_id: str, challenge_id: str, answer: str) -> str | None:
+        """Answer a recovery challenge; the recovery token (a physical device answered) or ``None``."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        data = self._call("POST", f"/v1/ib-key/recoveries/{device_id}/answer", json=body)
+        token = data["activation_token"]
+        return None if token is None else str(token)
 
     def ib_key_pin_change(self, username: str, password: str, registration: str) -> Enrollment:
         """Allow an IB Key PIN change: a code by SMS to the registration's number."""

@@ -176,6 +176,8 @@ class ServerConfig:
         no_opt_out_jurisdictions: account jurisdictions that cannot opt out of the Secure Login System.
         signup_sms: a new user with a verified phone starts with an active SMS device (removed once an
             IB Key is active).
+        ib_key_ios_recovery_sms: IB Key recovery on iOS also needs the SMS to the original number (the
+            reactivation page's case A); off follows the recovery page (the phone's PIN or biometric).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -218,6 +220,7 @@ class ServerConfig:
     device_reserves_usd: Mapping[str, Decimal] = field(default_factory=_default_reserves)
     no_opt_out_jurisdictions: tuple[str, ...] = ("HK", "IN")
     signup_sms: bool = True
+    ib_key_ios_recovery_sms: bool = False
 
     def __post_init__(self) -> None:
         if not 1 <= self.account_max_failures <= 100:

@@ -28,6 +28,7 @@ from tokensim.server.verify import TEMPORARY_KIND
 
 __all__ = [
     "MONEY_KINDS",
+    "PHONE_OSES",
     "PHYSICAL_KINDS",
     "SHARE_RANK",
     "SLS_KINDS",
@@ -65,6 +66,8 @@ PHYSICAL_KINDS = (
     DeviceKind.GOLD.value,
     DeviceKind.PLATINUM.value,
 )
+#: The IB Key phone's operating systems: they differ in how IB Key is recovered.
+PHONE_OSES = ("android", "ios")
 #: The devices that may be shared, strongest first: DSC+ above IB Key above the code card.
 SHARE_RANK: Mapping[str, int] = {
     DeviceKind.DSC_PLUS.value: 3,

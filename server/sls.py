@@ -59,6 +59,7 @@ from tokensim.server.lifecycle import check_password, is_usable_by, mark_funded,
 from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, Session, User, Withdrawal
 from tokensim.server.rules import (
     MONEY_KINDS,
+    PHONE_OSES,
     PHYSICAL_KINDS,
     SHARE_RANK,
     SLS_KINDS,
@@ -802,33 +803,33 @@ class Sls:
             raise DeviceUnavailable("no such active IB Key for this user")
         return device
 
-    def start_ib_key_migration(self, username: str, password: str) -> MigrationStarted:
+    def start_ib_key_migration(
+        self, username: str, password: str, *, os: str = "android"
+    ) -> MigrationStarted:
         """Move IB Key to a new phone: a new registration, activated with a token.
 
         The token goes by SMS to the number of the active IB Key, unless the user has an active
         physical device: then that device answers a challenge instead and the answer returns the token.
+        On either OS the new phone's app is secured locally (the IB Key PIN on Android, the phone's
+        PIN or biometric on iOS); ``os`` is recorded on the new registration for its recovery.
 
         Raises:
             InvalidCredentials: wrong username or password.
             DeviceUnavailable: the user has no active IB Key to migrate.
+            InvalidParameter: an unknown OS.
         """
         core = self._core
+        if os not in PHONE_OSES:
+            raise InvalidParameter(f"os must be one of {', '.join(PHONE_OSES)}")
         user = check_password(core, username, password, event="ib-key.migration")
         original = self._active_ib_key(user)
-        now = core.clock.now()
-        with core.db.read() as session:
-            physical = [
-                d
-                for d, owner in usable_devices(session, user.id, now)
-                if owner is None and d.kind in PHYSICAL_KINDS
-            ]
-        if not physical:
-            enrollment = self._accounts.enroll(user.username, DeviceKind.IB_KEY.value, number=original.number)
-            return MigrationStarted(enrollment.device, "sms", sent_to=enrollment.sent_to)
+        physical = self._physical(user)
         enrollment = self._accounts.enroll(
-            user.username, DeviceKind.IB_KEY.value, number=original.number, text_token=False
+            user.username, DeviceKind.IB_KEY.value, number=original.number, text_token=physical is None, os=os
         )
-        challenge = self._challenges.issue(physical[0].id, purpose="migration")
+        if physical is None:
+            return MigrationStarted(enrollment.device, "sms", sent_to=enrollment.sent_to)
+        challenge = self._challenges.issue(physical.id, purpose="migration")
         return MigrationStarted(enrollment.device, "device", challenge=challenge.view)
 
     def answer_ib_key_migration(self, device_id: str, challenge_id: str, answer: str | None) -> str:
@@ -870,17 +871,43 @@ class Sls:
 
         return self._challenges.answer(challenge_id, answer, purpose="migration", complete=complete)
 
-    def start_ib_key_recovery(self, username: str, password: str, registration: str) -> Enrollment:
-        """Recover IB Key on the same phone: a token by SMS to its number re-keys the registration.
+    def start_ib_key_recovery(
+        self, username: str, password: str, registration: str, *, os: str | None = None
+    ) -> MigrationStarted:
+        """Recover IB Key on the same phone (the app was reinstalled, or the phone's OS updated).
 
-        The app is installed again, the user chooses the PIN again, and activates with the token
+        * ``ios`` (the phone's OS; the registration's recorded one when ``None``, else ``android``):
+          the keys survived in the keychain, so no SMS: the app answers a numeric challenge after the
+          phone's PIN or biometric (:meth:`answer_ib_key_recovery`), method ``app``
+          (with ``ib_key_ios_recovery_sms`` iOS goes the Android way);
+        * with an active physical device: that device answers a challenge instead of an SMS, and the
+          answer returns the recovery token, method ``device``;
+        * otherwise the token goes by SMS to the registration's number, method ``sms``.
+
+        With a token, the reinstalled app chooses its PIN again and activates
         (``POST /v1/ib-key/activations``); the registration keeps its serial.
 
         Raises:
             InvalidCredentials: wrong username or password.
             DeviceUnavailable: no such active IB Key of the user.
+            InvalidParameter: an unknown OS.
         """
-        return self._text_token(
+        core = self._core
+        if os is not None and os not in PHONE_OSES:
+            raise InvalidParameter(f"os must be one of {', '.join(PHONE_OSES)}")
+        user = check_password(core, username, password, event="ib-key.recovery")
+        device = self._active_ib_key(user, registration)
+        os = os or device.os or "android"
+        with core.db.write() as session:
+            changed(session, update(Device).where(Device.id == device.id).values(os=os))
+        if os == "ios" and not core.config.ib_key_ios_recovery_sms:
+            challenge = self._challenges.issue(device.id, purpose="recovery", mode="numeric")
+            return MigrationStarted(device_view(device), "app", challenge=challenge.view)
+        physical = self._physical(user)
+        if physical is not None:
+            challenge = self._challenges.issue(physical.id, purpose="recovery")
+            return MigrationStarted(device_view(device), "device", challenge=challenge.view)
+        sent = self._text_token(
             username,
             password,
             registration,
@@ -888,7 +915,65 @@ class Sls:
             purpose="recovery",
             activation="sms-token",
             text="tokensim: your IB Key recovery token is {}. It expires in 10 minutes.",
+            user=user,
         )
+        return MigrationStarted(sent.device, "sms", sent_to=sent.sent_to)
+
+    def answer_ib_key_recovery(self, device_id: str, challenge_id: str, answer: str) -> str | None:
+        """Answer a recovery challenge of the registration ``device_id``.
+
+        Returns:
+            The recovery token when a physical device answered (the app activates with it), or
+            ``None`` when the iOS app answered itself: the registration is recovered.
+
+        Raises:
+            NotFound: no such recovery challenge for that registration's user.
+            WrongAnswer, ReplayedCode, ExpiredChallenge, ...: as for any answer.
+        """
+        core = self._core
+        with core.db.read() as session:
+            target = session.get(Device, device_id)
+            challenge = session.get(Challenge, challenge_id)
+        if (
+            target is None
+            or challenge is None
+            or target.kind != DeviceKind.IB_KEY.value
+            or target.status != "active"
+            or challenge.user_id != target.user_id
+            or challenge.mode == "token"  # a texted token goes to the app's activation instead
+        ):
+            raise NotFound("no such recovery")
+
+        def complete(session: DbSession, _c: Challenge, device: Device, user: User, now: float) -> str | None:
+            fresh = session.get(Device, device_id)
+            assert fresh is not None
+            token = None
+            if device.id != device_id:  # a physical device answered for the registration
+                self._accounts.close_tokens(session, fresh)
+                token = self._accounts.activation_token(session, fresh, now, purpose="recovery")
+            core.audit.record(
+                session,
+                now,
+                "ib-key.recovered" if token is None else "ib-key.recovery",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device_id,
+                detail={"proved_by": device.kind, "os": fresh.os},
+            )
+            return token
+
+        return self._challenges.answer(challenge_id, answer, purpose="recovery", complete=complete)
+
+    def _physical(self, user: User) -> Device | None:
+        # The user's own active physical device, which IB Key migration and recovery ask instead of SMS.
+        now = self._core.clock.now()
+        with self._core.db.read() as session:
+            for device, owner in usable_devices(session, user.id, now):
+                if owner is None and device.kind in PHYSICAL_KINDS:
+                    return device
+        return None
 
     def start_ib_key_pin_change(self, username: str, password: str, registration: str) -> Enrollment:
         """Allow an IB Key PIN change: the password, then a code by SMS to the registration's number.
@@ -920,11 +1005,14 @@ class Sls:
         purpose: str,
         activation: str,
         text: str,
+        user: User | None = None,
     ) -> Enrollment:
-        # The password, then a one-time token for ``purpose`` by SMS to the registration's number
-        # (``text`` with ``{}`` for the token); the registration's earlier tokens close first.
+        # The password (unless ``user`` passed it already), then a one-time token for ``purpose`` by
+        # SMS to the registration's number (``text`` with ``{}`` for the token); the registration's
+        # earlier tokens close first.
         core = self._core
-        user = check_password(core, username, password, event=event)
+        if user is None:
+            user = check_password(core, username, password, event=event)
         device = self._active_ib_key(user, registration)
         assert device.number is not None
         now = core.clock.now()

@@ -18,7 +18,7 @@ endpoint                                                         what
 ``POST /v1/devices/{id}/activation[/answer]``                    activate or reactivate by answering
 ``POST /v1/devices/{id}/pin-change[/current|/answer]``           DSC+ PIN change: current PIN, then new
 ``POST /v1/ib-key/migrations[/{id}/answer]``                     IB Key to a new phone
-``POST /v1/ib-key/recoveries``                                   IB Key again on the same phone
+``POST /v1/ib-key/recoveries[/{id}/answer]``                     IB Key again on the same phone
 ``POST /v1/ib-key/pin-changes[/{id}/answer]``                    IB Key PIN change (password + SMS)
 ``PUT /v1/support/users/{username}/identity``                    identification data (kept as an HMAC)
 ``POST /v1/support/users/{username}/identity-checks``            record an identity verification
@@ -47,10 +47,12 @@ __all__ = [
     "DepositBody",
     "DeviceRequestBody",
     "EmailBody",
+    "IbKeyRecoveryBody",
     "IdentityBody",
     "IdentityCheckBody",
     "IpRestrictionsBody",
     "MigrationAnswerBody",
+    "MigrationBody",
     "ModeBody",
     "PennyStocksBody",
     "PinChangeBody",
@@ -189,6 +191,18 @@ class RecoveryBody(_Body):
     username: _Name
     password: _Password
     registration: _Id
+
+
+class MigrationBody(CredentialsBody):
+    """A username and password, and the new phone's OS (``android`` or ``ios``)."""
+
+    os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
+
+
+class IbKeyRecoveryBody(RecoveryBody):
+    """The registration to recover and the phone's OS (the recorded one, else ``android``, when absent)."""
+
+    os: Annotated[str, Field(max_length=16, examples=["ios"])] | None = None
 
 
 class MigrationAnswerBody(_Body):
@@ -361,9 +375,10 @@ def _add_routes(router: APIRouter) -> None:
     # -- IB Key app ----------------------------------------------------------------------------------
 
     @router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
-    def migration(body: CredentialsBody, service: ServiceDep) -> JSONResponse:
+    def migration(body: MigrationBody, service: ServiceDep) -> JSONResponse:
         """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
-        return _json(service.sls.start_ib_key_migration(body.username, body.password).to_json(), 201)
+        started = service.sls.start_ib_key_migration(body.username, body.password, os=body.os)
+        return _json(started.to_json(), 201)
 
     @router.post("/v1/ib-key/migrations/{device_id}/answer", tags=["ib-key"])
     def migration_answer(device_id: str, body: MigrationAnswerBody, service: ServiceDep) -> JSONResponse:
@@ -372,10 +387,18 @@ def _add_routes(router: APIRouter) -> None:
         return _json({"device_id": device_id, "activation_token": token})
 
     @router.post("/v1/ib-key/recoveries", status_code=201, tags=["ib-key"])
-    def recovery(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
-        """Recover IB Key on the same phone: a token by SMS to its number."""
-        enrollment = service.sls.start_ib_key_recovery(body.username, body.password, body.registration)
-        return _json(enrollment.to_json(), 201)
+    def recovery(body: IbKeyRecoveryBody, service: ServiceDep) -> JSONResponse:
+        """Recover IB Key on the same phone: iOS answers itself; else a physical device, else SMS."""
+        started = service.sls.start_ib_key_recovery(
+            body.username, body.password, body.registration, os=body.os
+        )
+        return _json(started.to_json(), 201)
+
+    @router.post("/v1/ib-key/recoveries/{device_id}/answer", tags=["ib-key"])
+    def recovery_answer(device_id: str, body: ActivationBody, service: ServiceDep) -> JSONResponse:
+        """The answer of the iOS app (recovered) or of the physical device (returns the recovery token)."""
+        token = service.sls.answer_ib_key_recovery(device_id, body.challenge_id, body.answer)
+        return _json({"device_id": device_id, "recovered": token is None, "activation_token": token})
 
     @router.post("/v1/ib-key/pin-changes", status_code=201, tags=["ib-key"])
     def ib_key_pin_change(body: RecoveryBody, service: ServiceDep) -> JSONResponse:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import InvalidPin
+from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import TokensimClient
 from tokensim.server.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 
-from .conftest import PASSWORD, PHONE
-from .sls_helpers import problem, session
+from .conftest import PASSWORD, PHONE, fast_config
+from .sls_helpers import in_process_client, problem, session
 
 NUMBER = "+15551230020"
 
@@ -106,7 +108,9 @@ def test_migration_answers_an_active_physical_device_instead_of_sms(
     assert _statuses(client, alice) == [("ib-key", "revoked"), ("dsc-plus", "active"), ("ib-key", "active")]
 
 
-def test_recovery_on_the_same_phone_with_its_pin_and_an_sms(client: TokensimClient, harness: Harness) -> None:
+def test_android_recovery_on_the_same_phone_with_its_pin_and_an_sms(
+    client: TokensimClient, harness: Harness
+) -> None:
     client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
     enrollment = client.enroll("nina", "ib-key")
     app = harness.app()
@@ -114,7 +118,7 @@ def test_recovery_on_the_same_phone_with_its_pin_and_an_sms(client: TokensimClie
     app.reinstall()  # the phone was reset: the app holds nothing
     assert problem(lambda: client.ib_key_recovery("nina", PASSWORD, "IBK0")).code == "device-unavailable"
     started = client.ib_key_recovery("nina", PASSWORD, serial)
-    assert (started.activation, started.sent_to) == ("sms-token", "+*******0020")
+    assert (started.method, started.sent_to, started.challenge) == ("sms", "+*******0020", None)
     assert _activate_on(harness, app, "nina", NUMBER, pin="2580") == serial
     assert _statuses(client, "nina") == [("ib-key", "active")]
     enrolled = Enrolled("nina", "ib-key", enrollment.device.id, app, "2580", enrollment)
@@ -241,3 +245,92 @@ def test_sms_codes_six_digits_single_use_ten_minutes_and_two_minutes_apart(
     assert problem(lambda: client.withdraw(token, "1.00", challenge_id=voice.id, answer=voice_code)).code == (
         "challenge-expired"
     )
+
+
+def _ios_app(harness: Harness, name: str) -> IbKeyApp:
+    app = IbKeyApp(
+        Provisioning(kind=DeviceKind.IB_KEY, serial=name), clock=harness.clock, rng=harness.rng, os="ios"
+    )
+    harness.apps[name] = app
+    return app
+
+
+def test_ios_recovery_needs_the_phones_pin_or_biometric_and_no_sms(
+    client: TokensimClient, harness: Harness
+) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+    client.enroll("nina", "ib-key")
+    app = _ios_app(harness, "iphone")
+    serial = _activate_on(harness, app, "nina", NUMBER, pin="2580")
+    app.reinstall()  # the keychain keeps the registration on iOS
+    assert app.users() == ["nina"]
+    texts = len(client.outbox())
+    started = client.ib_key_recovery("nina", PASSWORD, serial, os="ios")
+    assert (started.method, started.sent_to) == ("app", None)
+    assert started.challenge is not None
+    assert started.challenge.mode == "numeric"
+    question = started.challenge.challenge.question
+    assert question is not None
+    with pytest.raises(InvalidPin):
+        app.respond("nina", question, pin="0000")  # the phone's PIN unlocks the answer
+    device_id = started.device.id
+    wrong = problem(lambda: client.ib_key_recovery_answer(device_id, started.challenge.id, "00000000"))  # type: ignore[union-attr]
+    assert wrong.code == "wrong-answer"
+    answer = app.respond("nina", question, pin="2580")
+    assert client.ib_key_recovery_answer(device_id, started.challenge.id, answer) is None
+    assert len(client.outbox()) == texts  # nothing was texted
+    assert [e.detail["os"] for e in client.audit(event="ib-key.recovered")] == ["ios"]
+    # The OS is recorded: the next recovery needs no "os" to go the iOS way.
+    assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"
+
+
+def test_ios_recovery_by_sms_is_a_configuration_value(tmp_path: Path, clock: FixedClock) -> None:
+    config = fast_config(tmp_path, ib_key_ios_recovery_sms=True)
+    with in_process_client(config, clock) as client:
+        harness = Harness(client, clock=clock)
+        client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+        client.enroll("nina", "ib-key")
+        serial = _activate_on(harness, _ios_app(harness, "iphone"), "nina", NUMBER)
+        started = client.ib_key_recovery("nina", PASSWORD, serial, os="ios")
+        assert (started.method, started.sent_to) == ("sms", "+*******0020")
+
+
+@pytest.mark.parametrize("os", ["android", "ios"])
+def test_recovery_and_migration_ask_an_active_physical_device_instead_of_sms(
+    client: TokensimClient, harness: Harness, alice: str, os: str
+) -> None:
+    harness.enroll(alice, "ib-key")
+    card = harness.enroll(alice, "scc")
+    app = harness.app()
+    texts = len(client.outbox())
+    started = client.ib_key_recovery(alice, PASSWORD, app.key_id(alice), os=os)
+    if os == "ios":  # iOS recovery never texts: the app itself answers
+        assert started.method == "app"
+        return
+    assert started.method == "device"
+    assert started.challenge is not None
+    assert started.challenge.challenge.device == card.device_id
+    app.reinstall()
+    token = client.ib_key_recovery_answer(
+        started.device.id, started.challenge.id, harness.answer(card, started.challenge)
+    )
+    assert token is not None
+    _activate = app.begin_activation(alice, token, pin="2580")
+    assert client.activate_ib_key(_activate).serial == started.device.serial
+    assert len(client.outbox()) == texts
+    assert problem(
+        lambda: client.ib_key_recovery(alice, PASSWORD, started.device.serial, os="windows")
+    ).code == ("invalid-request")
+
+
+def test_a_migration_records_the_new_phones_os(client: TokensimClient, harness: Harness) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+    client.enroll("nina", "ib-key")
+    _activate_on(harness, harness.app("android-phone"), "nina", NUMBER)
+    assert problem(lambda: client.ib_key_migration("nina", PASSWORD, os="symbian")).code == "invalid-request"
+    started = client.ib_key_migration("nina", PASSWORD, os="ios")
+    assert started.method == "sms"  # case B: the SMS to the original number (and the phone's own PIN)
+    iphone = _ios_app(harness, "iphone")
+    serial = _activate_on(harness, iphone, "nina", NUMBER)
+    assert serial == started.device.serial
+    assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"
