@@ -718,13 +718,17 @@ class Accounts:
         )
 
     def _one_phone(self, session: Session, device: Device, user: User, now: float) -> None:
-        # IB Key is active on one phone only, and SMS goes once it is: both in the activation's
-        # transaction, so no moment has two phones (or a phone and SMS) active.
+        # IB Key is active on one phone only, and SMS goes once it is (``ib_key_removes_sms``): both
+        # in the activation's transaction, so no moment has two phones (or a phone and SMS) active.
+        # Physical devices stay active beside it (M2FS).
+        kinds = [DeviceKind.IB_KEY.value]
+        if self._core.config.ib_key_removes_sms:
+            kinds.append(DeviceKind.PHONE.value)
         others = session.scalars(
             select(Device).where(
                 Device.user_id == user.id,
                 Device.id != device.id,
-                Device.kind.in_((DeviceKind.IB_KEY.value, DeviceKind.PHONE.value)),
+                Device.kind.in_(kinds),
                 Device.status != "revoked",
             )
         ).all()

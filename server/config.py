@@ -176,6 +176,9 @@ class ServerConfig:
         no_opt_out_jurisdictions: account jurisdictions that cannot opt out of the Secure Login System.
         signup_sms: a new user with a verified phone starts with an active SMS device (removed once an
             IB Key is active).
+        ib_key_removes_sms: an IB Key that becomes active revokes the user's SMS device (our reading of
+            M2FS, whose "both devices remaining simultaneously active" names physical devices and the
+            app); off keeps SMS active beside it.
         ib_key_ios_recovery_sms: IB Key recovery on iOS also needs the SMS to the original number (the
             reactivation page's case A); off follows the recovery page (the phone's PIN or biometric).
     """
@@ -221,6 +224,7 @@ class ServerConfig:
     no_opt_out_jurisdictions: tuple[str, ...] = ("HK", "IN")
     signup_sms: bool = True
     ib_key_ios_recovery_sms: bool = False
+    ib_key_removes_sms: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.account_max_failures <= 100:

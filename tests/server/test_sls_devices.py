@@ -334,3 +334,23 @@ def test_a_migration_records_the_new_phones_os(client: TokensimClient, harness: 
     serial = _activate_on(harness, iphone, "nina", NUMBER)
     assert serial == started.device.serial
     assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"
+
+
+def test_m2fs_keeps_physical_devices_beside_ib_key_and_sms_goes_unless_configured(
+    client: TokensimClient, harness: Harness, tmp_path: Path, clock: FixedClock
+) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER])
+    harness.enroll("nina", "dsc-plus")
+    client.enroll("nina", "ib-key")
+    _activate_on(harness, harness.app(), "nina", NUMBER)
+    assert _statuses(client, "nina") == [("phone", "revoked"), ("dsc-plus", "active"), ("ib-key", "active")]
+    assert [d.kind for d in client.login("nina", PASSWORD).devices] == ["dsc-plus", "ib-key"]  # the chooser
+    with in_process_client(fast_config(tmp_path / "keep", ib_key_removes_sms=False), clock) as other:
+        keeper = Harness(other, clock=clock)
+        other.create_user("nina", PASSWORD, phones=[NUMBER])
+        other.enroll("nina", "ib-key")
+        _activate_on(keeper, keeper.app(), "nina", NUMBER)
+        assert [(d.kind, d.status) for d in other.user("nina").devices] == [
+            ("phone", "active"),
+            ("ib-key", "active"),
+        ]
