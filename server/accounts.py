@@ -38,7 +38,7 @@ from tokensim.server.errors import (
 )
 from tokensim.server.lifecycle import activate, hold_reserve, mark_funded, promote_due
 from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
-from tokensim.server.rules import PHYSICAL_KINDS, identity_digest
+from tokensim.server.rules import LEGACY_KINDS, PHYSICAL_KINDS, identity_digest
 from tokensim.server.verify import (
     POLICIES,
     TEMPORARY_KIND,
@@ -431,7 +431,9 @@ class Accounts:
                 user_id=user.id,
                 username=user.username,
                 device_id=device_id,
-                detail={"kind": kind, "serial": serial} | ({"replaces": replaces} if replaces else {}),
+                detail={"kind": kind, "serial": serial}
+                | ({"replaces": replaces} if replaces else {})
+                | ({"legacy": True} if kind in LEGACY_KINDS else {}),
             )
         if device_kind is DeviceKind.IB_KEY and not text_token:
             return Enrollment(device=device_view(device), activation="device-answer")

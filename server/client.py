@@ -533,6 +533,15 @@ class TokensimClient:
         path = f"/v1/devices/{device_id}/pin-change/answer"
         return DeviceView.from_json(self._call("POST", path, json=body, token=token))
 
+    def ib_key_instant_activation(
+        self, username: str, password: str, *, number: str | None = None, os: str = "android"
+    ) -> Enrollment:
+        """IB Key's instant activation from the app: the activation token goes by SMS."""
+        body: dict[str, Any] = {"username": username, "password": password, "os": os}
+        if number is not None:
+            body["number"] = number
+        return Enrollment.from_json(self._call("POST", "/v1/ib-key/instant-activations", json=body))
+
     def ib_key_migration(self, username: str, password: str, *, os: str = "android") -> MigrationStarted:
         """Move IB Key to a new phone (a token by SMS, or a physical device answers)."""
         body = {"username": username, "password": password, "os": os}

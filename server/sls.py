@@ -46,6 +46,7 @@ from tokensim.server.errors import (
     InsufficientScope,
     IpRestrictionsRequired,
     LimitExceeded,
+    NotEligible,
     NotFound,
     NotPrimaryUser,
     OptOutNotAllowed,
@@ -58,6 +59,7 @@ from tokensim.server.hashing import token_digest
 from tokensim.server.lifecycle import check_password, is_usable_by, mark_funded, usable_devices
 from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, Session, User, Withdrawal
 from tokensim.server.rules import (
+    LEGACY_KINDS,
     MONEY_KINDS,
     PHONE_OSES,
     PHYSICAL_KINDS,
@@ -670,17 +672,46 @@ class Sls:
         return self._accounts.enroll(caller.user.username, DeviceKind.ONLINE_SCC.value)
 
     def request_device(self, token: str, kind: str, *, pin: str | None = None) -> Enrollment:
-        """Request a device to be mailed (a DSC+ needs the equity threshold; its reserve is held).
+        """Request a device to be mailed: the DSC+, the one physical kind still issued.
+
+        It needs the balance threshold, and its reserve is held. The code card, DSC, Gold and
+        Platinum are no longer issued (support may still enroll them, flagged legacy); IB Key
+        activates from its app (:meth:`instant_ib_key_activation`).
 
         Raises:
             InvalidParameter: a kind that is not requested this way, or a bad PIN.
             NotEligible: a DSC+ below ``dsc_plus_min_equity_usd``.
         """
-        if kind not in (DeviceKind.DSC_PLUS.value, DeviceKind.SCC.value):
-            raise InvalidParameter("request a dsc-plus or an scc; IB Key activates from its app")
+        if kind in LEGACY_KINDS:
+            raise InvalidParameter(f"a {kind} is no longer issued; request a dsc-plus or activate IB Key")
+        if kind != DeviceKind.DSC_PLUS.value:
+            raise InvalidParameter("request a dsc-plus; IB Key activates from its app")
         caller = self.caller(token)
         self._not_temporary(caller)
         return self._accounts.enroll(caller.user.username, kind, pin=pin, check_eligibility=True)
+
+    def instant_ib_key_activation(
+        self, username: str, password: str, *, number: str | None = None, os: str = "android"
+    ) -> Enrollment:
+        """IB Key's instant activation from the app: the password, then an SMS to a verified number.
+
+        The account must have received funds. The token texted to ``number`` (the user's first
+        verified number when ``None``) activates the app (``POST /v1/ib-key/activations``); the
+        user's other devices stay active (M2FS), SMS aside (``ib_key_removes_sms``).
+
+        Raises:
+            InvalidCredentials: wrong username or password.
+            NotEligible: the account has not received funds yet.
+            InvalidParameter: not one of the user's verified numbers, or an unknown OS.
+        """
+        if os not in PHONE_OSES:
+            raise InvalidParameter(f"os must be one of {', '.join(PHONE_OSES)}")
+        user = check_password(self._core, username, password, event="ib-key.instant-activation")
+        if user.funded_at is None:
+            raise NotEligible("IB Key activates once the account has received funds")
+        if user.status == "closed":
+            raise NotEligible("the account is closed")
+        return self._accounts.enroll(user.username, DeviceKind.IB_KEY.value, number=number, os=os)
 
     def _own_device(self, caller: Caller, device_id: str) -> Device:
         with self._core.db.read() as session:

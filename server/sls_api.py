@@ -17,6 +17,7 @@ endpoint                                                         what
 ``POST /v1/online-card``, ``POST /v1/devices``                   print an online card; request a device
 ``POST /v1/devices/{id}/activation[/answer]``                    activate or reactivate by answering
 ``POST /v1/devices/{id}/pin-change[/current|/answer]``           DSC+ PIN change: current PIN, then new
+``POST /v1/ib-key/instant-activations``                           IB Key from its app (SMS check)
 ``POST /v1/ib-key/migrations[/{id}/answer]``                     IB Key to a new phone
 ``POST /v1/ib-key/recoveries[/{id}/answer]``                     IB Key again on the same phone
 ``POST /v1/ib-key/pin-changes[/{id}/answer]``                    IB Key PIN change (password + SMS)
@@ -50,6 +51,7 @@ __all__ = [
     "IbKeyRecoveryBody",
     "IdentityBody",
     "IdentityCheckBody",
+    "InstantActivationBody",
     "IpRestrictionsBody",
     "MigrationAnswerBody",
     "MigrationBody",
@@ -146,7 +148,7 @@ class ShareAnswerBody(_Body):
 
 
 class DeviceRequestBody(_Body):
-    """A device to mail to the user (``dsc-plus`` with its PIN, or ``scc``)."""
+    """A device to mail to the user (``dsc-plus`` with its PIN; legacy kinds are no longer issued)."""
 
     kind: Annotated[str, Field(max_length=24)]
     pin: Annotated[str, Field(max_length=16)] | None = None
@@ -196,6 +198,13 @@ class RecoveryBody(_Body):
 class MigrationBody(CredentialsBody):
     """A username and password, and the new phone's OS (``android`` or ``ios``)."""
 
+    os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
+
+
+class InstantActivationBody(CredentialsBody):
+    """IB Key's instant activation: the credentials, the verified number to text, the phone's OS."""
+
+    number: Annotated[str, Field(max_length=32)] | None = None
     os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
 
 
@@ -332,7 +341,7 @@ def _add_routes(router: APIRouter) -> None:
 
     @router.post("/v1/devices", status_code=201, tags=["devices"])
     def request_device(body: DeviceRequestBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
-        """Request a DSC+ (equity threshold) or a code card; its reserve is held."""
+        """Request a DSC+ (balance threshold); its reserve is held. Legacy kinds are refused."""
         return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
 
     @router.post("/v1/devices/{device_id}/activation", status_code=201, tags=["devices"])
@@ -373,6 +382,14 @@ def _add_routes(router: APIRouter) -> None:
         return _json(view.to_json())
 
     # -- IB Key app ----------------------------------------------------------------------------------
+
+    @router.post("/v1/ib-key/instant-activations", status_code=201, tags=["ib-key"])
+    def instant_activation(body: InstantActivationBody, service: ServiceDep) -> JSONResponse:
+        """Activate IB Key from the app: the password, then a token by SMS to a verified number."""
+        enrollment = service.sls.instant_ib_key_activation(
+            body.username, body.password, number=body.number, os=body.os
+        )
+        return _json(enrollment.to_json(), 201)
 
     @router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
     def migration(body: MigrationBody, service: ServiceDep) -> JSONResponse:

@@ -63,6 +63,7 @@ class DeviceView:
         activate_by: a replacement pending after this time is active by itself.
         condition: what support recorded (``lost``, ``damaged``, ``battery``, ``returned``, ...).
         owner: the owner's username, for a device shared with this user.
+        legacy: a kind that is no longer issued (code card, DSC, Gold, Platinum).
     """
 
     id: str
@@ -78,6 +79,7 @@ class DeviceView:
     activate_by: float | None = None
     condition: str | None = None
     owner: str | None = None
+    legacy: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -95,6 +97,7 @@ class DeviceView:
             "activate_by": self.activate_by,
             "condition": self.condition,
             "owner": self.owner,
+            "legacy": self.legacy,
         }
 
     @classmethod
@@ -115,6 +118,7 @@ class DeviceView:
             activate_by=_opt_float(obj.get("activate_by")),
             condition=obj.get("condition"),
             owner=obj.get("owner"),
+            legacy=bool(obj.get("legacy", False)),
         )
 
 

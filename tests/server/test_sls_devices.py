@@ -354,3 +354,51 @@ def test_m2fs_keeps_physical_devices_beside_ib_key_and_sms_goes_unless_configure
             ("phone", "active"),
             ("ib-key", "active"),
         ]
+
+
+def test_legacy_kinds_come_only_from_support_flagged_legacy(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    legacy = {kind: harness.enroll(alice, kind) for kind in ("scc", "dsc", "gold", "platinum")}
+    current = {kind: harness.enroll(alice, kind) for kind in ("dsc-plus", "ib-key")}
+    flags = {d.kind: d.legacy for d in client.user(alice).devices}
+    assert flags == {
+        "scc": True,
+        "dsc": True,
+        "gold": True,
+        "platinum": True,
+        "dsc-plus": False,
+        "ib-key": False,
+    }
+    enrolled = [e.detail.get("legacy", False) for e in client.audit(event="device.enrolled")]
+    assert enrolled == [True, True, True, True, False, False]
+    token = session(harness, alice, current["dsc-plus"])
+    for kind in legacy:
+        refused = problem(lambda k=kind: client.request_device(token, k, pin="1234"))  # type: ignore[misc]
+        assert (refused.code, "no longer issued" in refused.detail) == ("invalid-request", True)
+    assert problem(lambda: client.request_device(token, "ib-key")).code == "invalid-request"
+    assert client.request_device(token, "dsc-plus", pin="4321").device.legacy is False
+
+
+def test_ib_key_instant_activation_from_the_app_needs_funds_and_the_sms(
+    client: TokensimClient, harness: Harness
+) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER, "+15551230021"], start_with_sms=False)
+    refused = problem(lambda: client.ib_key_instant_activation("nina", PASSWORD))
+    assert (refused.status, refused.code) == (403, "not-eligible")
+    wrong = problem(lambda: client.ib_key_instant_activation("nina", "not the password"))
+    assert wrong.code == "invalid-credentials"
+    client.mark_funded("nina")
+    unknown = problem(lambda: client.ib_key_instant_activation("nina", PASSWORD, number="+15559999999"))
+    assert unknown.code == "invalid-request"
+    started = client.ib_key_instant_activation("nina", PASSWORD, number="+15551230021", os="ios")
+    assert (started.activation, started.sent_to, started.device.status) == (
+        "sms-token",
+        "+*******0021",
+        "pending",
+    )
+    app = _ios_app(harness, "iphone")
+    serial = _activate_on(harness, app, "nina", "+15551230021", pin="2580")
+    assert serial == started.device.serial
+    assert _statuses(client, "nina") == [("ib-key", "active")]
+    assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"  # the OS it gave is kept
