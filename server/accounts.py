@@ -36,7 +36,7 @@ from tokensim.server.errors import (
     NotFound,
     WrongAnswer,
 )
-from tokensim.server.lifecycle import activate, hold_reserve, mark_funded, promote_due
+from tokensim.server.lifecycle import activate, charge_unreturned, hold_reserve, mark_funded, promote_due
 from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
 from tokensim.server.rules import LEGACY_KINDS, PHYSICAL_KINDS, identity_digest
 from tokensim.server.verify import (
@@ -247,9 +247,26 @@ class Accounts:
                 )
                 .limit(1)
             )
-        if due is not None:  # a write only when a replacement's window has ended
+            closed = session.scalar(
+                select(User.id).where(
+                    User.username == username,
+                    User.closed_at.is_not(None),
+                    User.closed_at <= now - self._core.config.device_return_window,
+                )
+            )
+            unreturned = closed is not None and (
+                session.scalar(
+                    select(Reserve.device_id)
+                    .where(Reserve.user_id == closed, Reserve.status == "held")
+                    .limit(1)
+                )
+                is not None
+            )
+        if due is not None or unreturned:  # a write only when a window has ended
             with self._core.db.write() as session:
-                promote_due(self._core, session, self._user(session, username), now)
+                user = self._user(session, username)
+                promote_due(self._core, session, user, now)
+                charge_unreturned(self._core, session, user, now)
         with self._core.db.read() as session:
             user = self._user(session, username)
             phones = tuple(session.scalars(select(PhoneNumber.number).where(PhoneNumber.user_id == user.id)))
@@ -972,6 +989,9 @@ class Accounts:
 
     def close_account(self, username: str) -> UserView:
         """Close an account: from now on a password alone reaches statements, and nothing else.
+
+        Its devices must come back within ``device_return_window``: each one support has not
+        reported ``returned`` by then has its device fee charged.
 
         Raises:
             NotFound: no such user.

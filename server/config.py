@@ -97,11 +97,12 @@ DEFAULT_WITHDRAWAL_LIMITS: Mapping[str, WithdrawalLimit] = MappingProxyType(
     }
 )
 
-#: The reserve held on the account while a device is out, in USD, charged if it is lost, damaged or
-#: not returned (never for a battery failure) and released when it comes back.
+#: The reserve held on the account while a device is out, in USD: the device fee, charged if it is
+#: lost, damaged or stolen, or not returned when the account closes (never for a battery failure),
+#: and released when it comes back. The pages give 20.00-150.00 USD "as a function of the device".
 DEFAULT_RESERVES_USD: Mapping[str, Decimal] = MappingProxyType(
     {
-        "scc": Decimal(0),
+        "scc": Decimal(20),
         "dsc": Decimal(20),
         "dsc-plus": Decimal(20),
         "gold": Decimal(150),
@@ -166,6 +167,8 @@ class ServerConfig:
         identity_check_ttl: seconds a recorded identity verification allows issuing a temporary passcode.
         replacement_activation_window: seconds a replacement device has to be activated before it
             becomes active by itself (14 days).
+        device_return_window: seconds a closed account has to return its devices before each one's
+            fee is charged (30 days).
         sms_resend_interval: seconds before a new SMS or voice code is sent while one is open (2 min).
         dsc_plus_min_equity_usd: the least account balance for a user's own DSC+ request (500,000).
         sls_deposit_threshold_usd: ACH/EFT deposits beyond this total need an SLS device.
@@ -215,6 +218,7 @@ class ServerConfig:
     temporary_passcode_length: int = 12
     identity_check_ttl: float = 900.0
     replacement_activation_window: float = 14 * 86400.0
+    device_return_window: float = 30 * 86400.0
     sms_resend_interval: float = 120.0
     dsc_plus_min_equity_usd: int = 500_000
     sls_deposit_threshold_usd: int = 20_000

@@ -10,6 +10,8 @@
 * A mailed device (new or replacement) not activated within ``replacement_activation_window``
   becomes active by itself (:func:`promote_due`, run when the user logs in or support reads the user).
 * Funding an account (:func:`mark_funded`) starts the 21 days of the online cards it holds.
+* A closed account's devices that are not returned within ``device_return_window`` have their
+  device fee charged (:func:`charge_unreturned`, run when support reads the user).
 * Issuing a device that is mailed out holds a reserve (:func:`hold_reserve`), charged or released
   later by support reports.
 
@@ -38,6 +40,7 @@ from tokensim.server.views import TemporaryStage
 
 __all__ = [
     "activate",
+    "charge_unreturned",
     "check_password",
     "end_temporary_access",
     "hold_reserve",
@@ -181,6 +184,35 @@ def promote_due(core: Core, session: Session, user: User, now: float) -> None:
             detail={"kind": device.kind, "serial": device.serial, "reason": "activation window ended"},
         )
         on_activated(core, session, device, user, now)
+
+
+def charge_unreturned(core: Core, session: Session, user: User, now: float) -> int:
+    """Charge the fee of each device of a closed account not returned within the window; return how many."""
+    if user.closed_at is None or now < user.closed_at + core.config.device_return_window:
+        return 0
+    held = list(session.scalars(select(Reserve).where(Reserve.user_id == user.id, Reserve.status == "held")))
+    for reserve in held:
+        settle = update(Reserve).where(Reserve.device_id == reserve.device_id, Reserve.status == "held")
+        if changed(session, settle.values(status="charged", settled_at=now)) != 1:
+            continue
+        changed(
+            session,
+            update(Device)
+            .where(Device.id == reserve.device_id)
+            .values(condition="not-returned", status="revoked", revoked_at=now),
+        )
+        core.audit.record(
+            session,
+            now,
+            "device.reported",
+            actor="system",
+            outcome="ok",
+            user_id=user.id,
+            username=user.username,
+            device_id=reserve.device_id,
+            detail={"condition": "not-returned", "reserve": "charged", "reason": "account closed"},
+        )
+    return len(held)
 
 
 def hold_reserve(core: Core, session: Session, device: Device, now: float) -> Decimal:

@@ -185,14 +185,14 @@ def test_the_online_card_gives_full_access_for_21_days(
         ("platinum", "not-returned", "0.00", "150.00"),
         ("dsc-plus", "battery", "0.00", "0.00"),
         ("gold", "returned", "0.00", "0.00"),
-        ("scc", "lost", "0.00", "0.00"),
+        ("scc", "lost", "0.00", "20.00"),
     ],
 )
 def test_reserves_are_held_at_issue_and_charged_or_released(
     client: TokensimClient, harness: Harness, alice: str, kind: str, condition: str, reserved: str, fee: str
 ) -> None:
     device = harness.enroll(alice, kind)
-    held = {"dsc-plus": "20.00", "dsc": "20.00", "gold": "150.00", "platinum": "150.00", "scc": "0.00"}[kind]
+    held = {"dsc-plus": "20.00", "dsc": "20.00", "gold": "150.00", "platinum": "150.00", "scc": "20.00"}[kind]
     assert (client.user(alice).reserved_usd, client.user(alice).fees_charged_usd) == (held, "0.00")
     reported = client.report(device.device_id, condition)
     assert (reported.status, reported.condition) == ("revoked", condition)
@@ -330,3 +330,24 @@ def test_the_cli_login_shows_the_stages_and_offers_the_device_to_reactivate(
     assert shown[2].startswith("  2. phone")
     assert _kinds(client, alice) == [("scc", "active"), ("phone", "pending"), ("temporary", "revoked")]
     assert [d.id for d in client.login(alice, PASSWORD).devices] == [card.device_id, phone.device_id]
+
+
+def test_a_closed_accounts_devices_not_returned_within_30_days_are_charged(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    dsc_plus, gold, card = (harness.enroll(alice, kind) for kind in ("dsc-plus", "gold", "scc"))
+    harness.enroll(alice, "ib-key")  # an app: nothing to return, no fee
+    assert client.user(alice).reserved_usd == "190.00"
+    client.close_account(alice)
+    clock.advance(10 * DAY)
+    client.report(gold.device_id, "returned")
+    clock.advance(20 * DAY - 1)
+    user = client.user(alice)
+    assert (user.reserved_usd, user.fees_charged_usd) == ("40.00", "0.00")
+    clock.advance(1)  # thirty days after the closing
+    user = client.user(alice)
+    assert (user.reserved_usd, user.fees_charged_usd) == ("0.00", "40.00")
+    conditions = {d.id: (d.status, d.condition) for d in user.devices}
+    assert conditions[dsc_plus.device_id] == conditions[card.device_id] == ("revoked", "not-returned")
+    assert conditions[gold.device_id] == ("revoked", "returned")
+    assert client.user(alice).fees_charged_usd == "40.00"  # charged once
