@@ -108,7 +108,15 @@ def test_every_rule_default_is_configurable_from_toml_values() -> None:
             "no_opt_out_jurisdictions": ["HK"],
             "signup_sms": False,
             "identity_check_ttl": 60,
+            "device_return_window": 86400,
+            "ib_key_removes_sms": False,
+            "ib_key_ios_recovery_sms": True,
         }
+    )
+    assert (config.device_return_window, config.ib_key_removes_sms, config.ib_key_ios_recovery_sms) == (
+        86400.0,
+        False,
+        True,
     )
     assert config.withdrawal_limits["phone"] == WithdrawalLimit(Decimal(1000), None)
     assert config.withdrawal_limits["dsc"] == DEFAULT_WITHDRAWAL_LIMITS["dsc"]
