@@ -209,8 +209,8 @@ def test_support_resets_a_forgotten_dsc_plus_pin_after_an_identity_check(
 def test_a_dsc_plus_request_needs_the_equity_threshold(
     client: TokensimClient, harness: Harness, equity: str, allowed: bool
 ) -> None:
-    client.create_user("nina", PASSWORD, equity=equity)
-    token = session(harness, "nina", harness.enroll("nina", "scc"))
+    client.create_user("nina", PASSWORD, phones=[NUMBER], equity=equity, start_with_sms=False)
+    token = session(harness, "nina", harness.enroll("nina", "ib-key"))  # an IB Key user, as on the page
     if allowed:
         requested = client.request_device(token, "dsc-plus", pin="1234")
         assert requested.device.status == "pending"
