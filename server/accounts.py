@@ -36,9 +36,9 @@ from tokensim.server.errors import (
     NotFound,
     WrongAnswer,
 )
-from tokensim.server.lifecycle import hold_reserve, on_activated, promote_due
+from tokensim.server.lifecycle import activate, charge_unreturned, hold_reserve, mark_funded, promote_due
 from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
-from tokensim.server.rules import identity_digest
+from tokensim.server.rules import LEGACY_KINDS, PHYSICAL_KINDS, identity_digest
 from tokensim.server.verify import (
     POLICIES,
     TEMPORARY_KIND,
@@ -115,6 +115,7 @@ class Accounts:
 
         With ``start_with_sms`` (``signup_sms`` of the configuration when ``None``) and a phone, the
         user starts with an active SMS device on the first number, removed once an IB Key is active.
+        A user created with a positive ``equity`` has received funds: the account is funded now.
 
         Raises:
             InvalidParameter: a value is badly formed (username, password length, phone, jurisdiction).
@@ -151,6 +152,7 @@ class Accounts:
             password_failures=0,
             password_lockouts=0,
             factor_failures=0,
+            funded_at=now if equity > 0 else None,
         )
         try:
             with core.db.write() as session:
@@ -174,6 +176,18 @@ class Accounts:
                 )
         except IntegrityError as e:  # two creations of one username at once
             raise AlreadyExists(f"username {username!r} is taken") from e
+        return self.get_user(username)
+
+    def mark_funded(self, username: str) -> UserView:
+        """Record that the account received funds (support); a new account's online card lasts from now.
+
+        Raises:
+            NotFound: no such user.
+        """
+        core = self._core
+        now = core.clock.now()
+        with core.db.write() as session:
+            mark_funded(core, session, self._user(session, username), now, actor="support")
         return self.get_user(username)
 
     def _signup_sms(self, session: Session, user: User, number: str, now: float) -> None:
@@ -229,12 +243,30 @@ class Accounts:
                     Device.status == "pending",
                     Device.activate_by.is_not(None),
                     Device.activate_by <= now,
+                    Device.deactivated_at.is_(None),
                 )
                 .limit(1)
             )
-        if due is not None:  # a write only when a replacement's window has ended
+            closed = session.scalar(
+                select(User.id).where(
+                    User.username == username,
+                    User.closed_at.is_not(None),
+                    User.closed_at <= now - self._core.config.device_return_window,
+                )
+            )
+            unreturned = closed is not None and (
+                session.scalar(
+                    select(Reserve.device_id)
+                    .where(Reserve.user_id == closed, Reserve.status == "held")
+                    .limit(1)
+                )
+                is not None
+            )
+        if due is not None or unreturned:  # a write only when a window has ended
             with self._core.db.write() as session:
-                promote_due(self._core, session, self._user(session, username), now)
+                user = self._user(session, username)
+                promote_due(self._core, session, user, now)
+                charge_unreturned(self._core, session, user, now)
         with self._core.db.read() as session:
             user = self._user(session, username)
             phones = tuple(session.scalars(select(PhoneNumber.number).where(PhoneNumber.user_id == user.id)))
@@ -262,6 +294,7 @@ class Accounts:
                 reserved_usd=_usd(sums.get("held", 0)),
                 fees_charged_usd=_usd(sums.get("charged", 0)),
                 identity_on_file=user.identity_digest is not None,
+                funded_at=user.funded_at,
             )
 
     def _user(self, session: Session, username: str) -> User:
@@ -284,12 +317,15 @@ class Accounts:
         replaces: str | None = None,
         text_token: bool = True,
         check_eligibility: bool = False,
+        os: str | None = None,
     ) -> Enrollment:
         """Enroll a new device for a user; it is ``pending`` until activated.
 
-        A DSC, DSC+, Gold or Platinum holds its reserve from now on. A replacement (``replaces``)
-        must be activated within ``replacement_activation_window`` or becomes active by itself; the
-        device it replaces is revoked, and activating it ends temporary access.
+        A DSC, DSC+, Gold or Platinum holds its reserve from now on. A mailed device (code card, DSC,
+        DSC+, Gold, Platinum; new or a replacement, ``replaces``) must be activated within
+        ``replacement_activation_window`` or becomes active by itself; the device a replacement
+        replaces is revoked, and activating a permanent device ends temporary access. An online card
+        of an account not yet funded lasts ``online_card_ttl`` from the funding.
 
         Args:
             username: whose device.
@@ -300,6 +336,7 @@ class Accounts:
             firmware: ``current`` or ``legacy`` DSC+ firmware.
             replaces: the id of the user's lost, damaged or broken device this one replaces.
             text_token: text an IB Key's activation token (off when migration hands it over instead).
+            os: an IB Key phone's operating system, when known (``android`` or ``ios``).
             check_eligibility: apply the DSC+ equity threshold (a user's own request does; support
                 may issue a DSC+ to anyone, as when it replaces a returned Gold or Platinum device).
 
@@ -331,6 +368,7 @@ class Accounts:
                 old = session.get(Device, replaces)
                 if old is None or old.user_id != user.id:
                     raise NotFound("the device to replace is not one of this user's")
+            funded_at = user.funded_at
             phones = list(
                 session.scalars(
                     select(PhoneNumber.number).where(PhoneNumber.user_id == user.id).order_by(PhoneNumber.id)
@@ -352,7 +390,8 @@ class Accounts:
         expires_at: float | None = None
         if device_kind in (DeviceKind.SCC, DeviceKind.ONLINE_SCC):
             secret = core.rng.randbytes(32)
-            if device_kind is DeviceKind.ONLINE_SCC:
+            if device_kind is DeviceKind.ONLINE_SCC and funded_at is not None:
+                # A new account's card lasts from the funding (mark_funded sets it then).
                 expires_at = now + core.config.online_card_ttl
         elif device_kind is DeviceKind.DSC:
             secret = core.rng.randbytes(_key_bytes(algorithm))
@@ -382,7 +421,9 @@ class Accounts:
             expires_at=expires_at,
             created_at=now,
             replaces=replaces,
-            activate_by=None if replaces is None else now + core.config.replacement_activation_window,
+            os=os if device_kind is DeviceKind.IB_KEY else None,
+            # Mailed devices, new or replacements, become active by themselves after the window.
+            activate_by=now + core.config.replacement_activation_window if kind in PHYSICAL_KINDS else None,
         )
         token: str | None = None
         with core.db.write() as session:
@@ -407,7 +448,9 @@ class Accounts:
                 user_id=user.id,
                 username=user.username,
                 device_id=device_id,
-                detail={"kind": kind, "serial": serial} | ({"replaces": replaces} if replaces else {}),
+                detail={"kind": kind, "serial": serial}
+                | ({"replaces": replaces} if replaces else {})
+                | ({"legacy": True} if kind in LEGACY_KINDS else {}),
             )
         if device_kind is DeviceKind.IB_KEY and not text_token:
             return Enrollment(device=device_view(device), activation="device-answer")
@@ -431,7 +474,7 @@ class Accounts:
             digits=6,
             step=30,
             algorithm=algorithm,
-            issued_at=now if expires_at is not None else None,
+            issued_at=now if device_kind is DeviceKind.ONLINE_SCC else None,
             expires_at=expires_at,
             firmware=firmware,
             number=number,
@@ -571,23 +614,7 @@ class Accounts:
         return self._challenges.answer(challenge_id, answer, purpose="activation", complete=activate)
 
     def _set_active(self, session: Session, device: Device, user: User, now: float, *, actor: str) -> None:
-        pending = update(Device).where(Device.id == device.id, Device.status == "pending")
-        if changed(session, pending.values(status="active", activated_at=now)) != 1:
-            raise ReplayedCode("the device was activated already")
-        reactivated = device.deactivated_at is not None or device.replaces is not None
-        self._core.audit.record(
-            session,
-            now,
-            "device.activated",
-            actor=actor,
-            outcome="ok",
-            user_id=user.id,
-            username=user.username,
-            device_id=device.id,
-            detail={"kind": device.kind, "serial": device.serial}
-            | ({"reactivation": True} if reactivated else {}),
-        )
-        on_activated(self._core, session, device, user, now)
+        activate(self._core, session, device, user, now, actor=actor)
 
     def activate_ib_key(self, activation: IbKeyActivation) -> Provisioning:
         """Activate an IB Key registration: check the texted token, keep the app's public key.
@@ -711,13 +738,17 @@ class Accounts:
         )
 
     def _one_phone(self, session: Session, device: Device, user: User, now: float) -> None:
-        # IB Key is active on one phone only, and SMS goes once it is: both in the activation's
-        # transaction, so no moment has two phones (or a phone and SMS) active.
+        # IB Key is active on one phone only, and SMS goes once it is (``ib_key_removes_sms``): both
+        # in the activation's transaction, so no moment has two phones (or a phone and SMS) active.
+        # Physical devices stay active beside it (M2FS).
+        kinds = [DeviceKind.IB_KEY.value]
+        if self._core.config.ib_key_removes_sms:
+            kinds.append(DeviceKind.PHONE.value)
         others = session.scalars(
             select(Device).where(
                 Device.user_id == user.id,
                 Device.id != device.id,
-                Device.kind.in_((DeviceKind.IB_KEY.value, DeviceKind.PHONE.value)),
+                Device.kind.in_(kinds),
                 Device.status != "revoked",
             )
         ).all()
@@ -866,10 +897,11 @@ class Accounts:
                 raise IdentityCheckRequired("record an identity verification first (it is used once)")
             earlier = select(Device.id).where(Device.user_id == user.id, Device.kind == TEMPORARY_KIND)
             if user.last_reactivated_at is not None:
-                earlier = earlier.where(Device.issued_at > user.last_reactivated_at)
+                earlier = earlier.where(Device.issued_at >= user.last_reactivated_at)
             if session.scalar(earlier.limit(1)) is not None:
                 raise ConsecutiveTemporary(
-                    "a temporary passcode was issued already; reactivate a permanent device first"
+                    "a temporary passcode was issued already; a physical security device must be "
+                    "activated before the next one"
                 )
             permanent = [kind for kind, policy in POLICIES.items() if policy.permanent]
             changed(
@@ -911,8 +943,56 @@ class Accounts:
             )
         return Enrollment(device=device_view(device), activation="none", passcode=passcode)
 
+    def reset_pin(self, device_id: str, *, verification_id: str, new_pin: str) -> DeviceView:
+        """Reset the PIN of a DSC+, Gold or Platinum whose holder forgot it, after an identity check.
+
+        Raises:
+            NotFound: no such device.
+            InvalidParameter: the PIN is not 4 digits, or the server checks no PIN of this kind.
+            IdentityCheckRequired: no such verification for the device's user, or it expired or was used.
+        """
+        core = self._core
+        if not _PIN.fullmatch(new_pin):
+            raise InvalidParameter("a PIN has 4 digits")
+        now = core.clock.now()
+        with core.db.write() as session:
+            device = session.get(Device, device_id)
+            if device is None:
+                raise NotFound("no such device")
+            secrets = device_secrets(core, device)
+            if secrets.pin is None:
+                raise InvalidParameter(f"a {device.kind} has no PIN the server keeps")
+            unused = update(IdentityCheck).where(
+                IdentityCheck.id == verification_id,
+                IdentityCheck.user_id == device.user_id,
+                IdentityCheck.used_at.is_(None),
+                IdentityCheck.expires_at > now,
+            )
+            if changed(session, unused.values(used_at=now)) != 1:
+                raise IdentityCheckRequired("record an identity verification first (it is used once)")
+            fresh = DeviceSecrets(secret=secrets.secret, totp_secret=secrets.totp_secret, pin=new_pin)
+            sealed = core.keys.seal(fresh.to_bytes(), "devices", device.id, "secrets")
+            changed(session, update(Device).where(Device.id == device.id).values(secrets=sealed))
+            user = session.get(User, device.user_id)
+            assert user is not None
+            core.audit.record(
+                session,
+                now,
+                "device.pin-reset",
+                actor="support",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device.id,
+                detail={"kind": device.kind, "verification": verification_id},
+            )
+            return device_view(device)
+
     def close_account(self, username: str) -> UserView:
         """Close an account: from now on a password alone reaches statements, and nothing else.
+
+        Its devices must come back within ``device_return_window``: each one support has not
+        reported ``returned`` by then has its device fee charged.
 
         Raises:
             NotFound: no such user.

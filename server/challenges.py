@@ -58,6 +58,7 @@ from tokensim.server.errors import (
     WrongAnswer,
 )
 from tokensim.server.models import CardCell, Challenge, Device, Login, User
+from tokensim.server.rules import LEGACY_KINDS
 from tokensim.server.verify import (
     Accepted,
     DeviceSecrets,
@@ -165,6 +166,7 @@ def device_view(device: Device, *, owner: str | None = None) -> DeviceView:
         activate_by=device.activate_by,
         condition=device.condition,
         owner=owner,
+        legacy=device.kind in LEGACY_KINDS,
     )
 
 

@@ -88,6 +88,9 @@ def interactive_login(
         InvalidParameter: no such device for this user.
     """
     started = client.login(username, password)
+    for stage in started.temporary:  # the temporary passcode's and online card's stages
+        until = "" if stage.stage_ends_at is None else f" until Unix time {stage.stage_ends_at:.0f}"
+        say(f"Temporary access: {stage.kind} {stage.stage}{until}")
     devices = list(started.devices)
     if not devices:
         raise InvalidParameter(f"{username} has no active device")
@@ -100,7 +103,8 @@ def interactive_login(
         chosen = devices[0]
     else:
         for number, candidate in enumerate(devices, start=1):
-            say(f"  {number}. {candidate.kind:<11} {candidate.label} ({candidate.serial})")
+            again = " - answering reactivates it" if candidate.status == "pending" else ""
+            say(f"  {number}. {candidate.kind:<11} {candidate.label} ({candidate.serial}){again}")
         while chosen is None:
             picked = ask("Select second factor device: ").strip()
             if picked.isdigit() and 1 <= int(picked) <= len(devices):

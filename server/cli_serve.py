@@ -13,8 +13,9 @@ temporary file rather than ``:memory:`` because several worker processes share i
 and support token files live beside it; passwords are hashed with a cheap argon2 cost, as in tests.
 
 ``demo`` runs an in-process server on a throw-away database, enrolls one user with every device kind,
-logs in with each emulated device and prints what happened, including refusals (wrong answer,
-replay, expired challenge, locked device).
+logs in with each emulated device and prints what happened, including a temporary passcode through
+its stages (full access, card printing, expired) and the login that reactivates the misplaced DSC+
+after them, and refusals (wrong answer, replay, expired challenge, locked device).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from tokensim.server.core import load_support_token
 from tokensim.server.db import prepare_data_dir
 from tokensim.server.harness import ALL_KINDS, Enrolled, Harness
 from tokensim.server.models import Device, User
+from tokensim.server.verify import FULL_SCOPE
 from tokensim.server.views import ChallengeView
 
 __all__ = [
@@ -481,7 +483,46 @@ def _demo_rows(client: TokensimClient, clock: FixedClock) -> list[tuple[str, ...
                 )
             )
             clock.advance(31)
+    rows.extend(_demo_temporary(client, harness, password, clock))
     rows.extend(_demo_refusals(client, harness, username, password, devices, clock))
+    return rows
+
+
+def _demo_temporary(
+    client: TokensimClient, harness: Harness, password: str, clock: FixedClock
+) -> list[tuple[str, ...]]:
+    # A user whose DSC+ is misplaced: support's temporary passcode through its stages, then the
+    # login that reactivates the DSC+ once the passcode is over.
+    username = "bob"
+    client.create_user(username, password, phones=["+15551230002"], equity=2_000_000, start_with_sms=False)
+    dsc_plus = harness.enroll(username, DeviceKind.DSC_PLUS.value, pin=_DEMO_PIN)
+    clock.advance(1)
+    check = client.verify_identity(username, method="phone-questions", agent="demo")
+    issued = client.issue_temporary_passcode(username, verification_id=check.id)
+    assert issued.passcode is not None
+    passcode = issued.passcode
+    rows: list[tuple[str, ...]] = []
+    day = 86400.0
+    for label, later in (("day 0", 2 * day), ("day 2", 8 * day), ("day 10", 0.0)):
+        started = client.login(username, password)
+        stage = ", ".join(f"{t.kind} {t.stage}" for t in started.temporary)
+        try:
+            view = client.challenge(started.login_id, issued.device.id)
+            grant = client.answer(started.login_id, view.id, passcode)
+        except ProblemError as e:
+            rows.append(("temporary", "static", f"{label}: {stage}", passcode, f"refused: {e.code}", ""))
+        else:
+            result = "ok (full access)" if grant.scope == FULL_SCOPE else f"{grant.scope[0]} only"
+            rows.append(("temporary", "static", f"{label}: {stage}", passcode, result, " ".join(grant.scope)))
+        clock.advance(later)
+    started = client.login(username, password)  # day 10: the login offers the DSC+ to reactivate
+    pending = next(d for d in started.devices if d.status == "pending")
+    view = client.challenge(started.login_id, pending.id)
+    answer = harness.answer(dsc_plus, view)
+    grant = client.answer(started.login_id, view.id, answer)
+    rows.append(
+        ("dsc-plus", view.mode, _describe(view), answer, "ok (reactivated at login)", " ".join(grant.scope))
+    )
     return rows
 
 

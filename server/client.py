@@ -291,6 +291,10 @@ class TokensimClient:
             self._support_call("POST", path, json={"method": method, "agent": agent})
         )
 
+    def mark_funded(self, username: str) -> UserView:
+        """Record that the account received funds (a new account's online card lasts from now)."""
+        return UserView.from_json(self._support_call("POST", f"/v1/support/users/{username}/funded"))
+
     def close_account(self, username: str) -> UserView:
         """Close an account: statements with the password alone."""
         return UserView.from_json(self._support_call("POST", f"/v1/support/users/{username}/close"))
@@ -519,9 +523,22 @@ class TokensimClient:
         return DeviceView.from_json(self._call("POST", path, json=body, token=token))
 
     def change_pin(self, token: str, device_id: str, new_pin: str) -> ChallengeView:
-        """A challenge to answer with the device and its new PIN (DSC+)."""
+        """A PIN change (DSC+): the challenge to answer with the current PIN (then change_pin_current)."""
         path = f"/v1/devices/{device_id}/pin-change"
         return ChallengeView.from_json(self._call("POST", path, json={"new_pin": new_pin}, token=token))
+
+    def change_pin_current(self, token: str, device_id: str, challenge_id: str, answer: str) -> ChallengeView:
+        """Answer a PIN change's first challenge with the current PIN; the challenge for the new PIN."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        path = f"/v1/devices/{device_id}/pin-change/current"
+        return ChallengeView.from_json(self._call("POST", path, token=token, json=body))
+
+    def reset_pin(self, device_id: str, *, verification_id: str, new_pin: str) -> DeviceView:
+        """Reset a forgotten PIN after an identity check (support)."""
+        body = {"verification_id": verification_id, "new_pin": new_pin}
+        return DeviceView.from_json(
+            self._support_call("POST", f"/v1/support/devices/{device_id}/pin-reset", json=body)
+        )
 
     def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> DeviceView:
         """The answer computed with the new PIN."""
@@ -529,9 +546,18 @@ class TokensimClient:
         path = f"/v1/devices/{device_id}/pin-change/answer"
         return DeviceView.from_json(self._call("POST", path, json=body, token=token))
 
-    def ib_key_migration(self, username: str, password: str) -> MigrationStarted:
+    def ib_key_instant_activation(
+        self, username: str, password: str, *, number: str | None = None, os: str = "android"
+    ) -> Enrollment:
+        """IB Key's instant activation from the app: the activation token goes by SMS."""
+        body: dict[str, Any] = {"username": username, "password": password, "os": os}
+        if number is not None:
+            body["number"] = number
+        return Enrollment.from_json(self._call("POST", "/v1/ib-key/instant-activations", json=body))
+
+    def ib_key_migration(self, username: str, password: str, *, os: str = "android") -> MigrationStarted:
         """Move IB Key to a new phone (a token by SMS, or a physical device answers)."""
-        body = {"username": username, "password": password}
+        body = {"username": username, "password": password, "os": os}
         return MigrationStarted.from_json(self._call("POST", "/v1/ib-key/migrations", json=body))
 
     def ib_key_migration_answer(self, device_id: str, challenge_id: str, answer: str | None) -> str:
@@ -542,10 +568,21 @@ class TokensimClient:
         data = self._call("POST", f"/v1/ib-key/migrations/{device_id}/answer", json=body)
         return str(data["activation_token"])
 
-    def ib_key_recovery(self, username: str, password: str, registration: str) -> Enrollment:
-        """Recover IB Key on the same phone: a token by SMS to its number."""
-        body = {"username": username, "password": password, "registration": registration}
-        return Enrollment.from_json(self._call("POST", "/v1/ib-key/recoveries", json=body))
+    def ib_key_recovery(
+        self, username: str, password: str, registration: str, *, os: str | None = None
+    ) -> MigrationStarted:
+        """Recover IB Key on the same phone: the iOS app answers, else a physical device, else SMS."""
+        body: dict[str, Any] = {"username": username, "password": password, "registration": registration}
+        if os is not None:
+            body["os"] = os
+        return MigrationStarted.from_json(self._call("POST", "/v1/ib-key/recoveries", json=body))
+
+    def ib_key_recovery_answer(self, device_id: str, challenge_id: str, answer: str) -> str | None:
+        """Answer a recovery challenge; the recovery token (a physical device answered) or ``None``."""
+        body = {"challenge_id": challenge_id, "answer": answer}
+        data = self._call("POST", f"/v1/ib-key/recoveries/{device_id}/answer", json=body)
+        token = data["activation_token"]
+        return None if token is None else str(token)
 
     def ib_key_pin_change(self, username: str, password: str, registration: str) -> Enrollment:
         """Allow an IB Key PIN change: a code by SMS to the registration's number."""

@@ -87,7 +87,9 @@ DEFAULT_WITHDRAWAL_LIMITS: Mapping[str, WithdrawalLimit] = MappingProxyType(
         "phone": _limit(200_000, 600_000),
         "scc": _limit(200_000, 600_000),
         "online-scc": _limit(200_000, 600_000),
-        "ib-key": _limit(1_000_000, 1_000_000),
+        # The M2FS page's table (the device that confirms the withdrawal); the older overview table
+        # gives IB Key 1M/1M: set ``withdrawal_limits.ib-key = [1000000, 1000000]`` to follow it.
+        "ib-key": _limit(200_000, 600_000),
         "dsc": _limit(1_000_000, 1_500_000),
         "dsc-plus": _limit(None, None),
         "gold": _limit(None, None),
@@ -95,11 +97,12 @@ DEFAULT_WITHDRAWAL_LIMITS: Mapping[str, WithdrawalLimit] = MappingProxyType(
     }
 )
 
-#: The reserve held on the account while a device is out, in USD, charged if it is lost, damaged or
-#: not returned (never for a battery failure) and released when it comes back.
+#: The reserve held on the account while a device is out, in USD: the device fee, charged if it is
+#: lost, damaged or stolen, or not returned when the account closes (never for a battery failure),
+#: and released when it comes back. The pages give 20.00-150.00 USD "as a function of the device".
 DEFAULT_RESERVES_USD: Mapping[str, Decimal] = MappingProxyType(
     {
-        "scc": Decimal(0),
+        "scc": Decimal(20),
         "dsc": Decimal(20),
         "dsc-plus": Decimal(20),
         "gold": Decimal(150),
@@ -166,13 +169,16 @@ class ServerConfig:
             and 40 on PostgreSQL, where requests overlap their waits on the database. Several
             processes (``--workers``) are the way to use several cores.
         temporary_full_access: seconds a temporary passcode gives full access (2 days).
-        temporary_card_printing: seconds after that it only prints the online card (10 days).
+        temporary_card_printing: seconds after that it only prints the online card (8 days, the
+            Client Portal page; the older Account Management page says 10).
         temporary_passcode_length: characters of a temporary passcode (at least 10).
         identity_check_ttl: seconds a recorded identity verification allows issuing a temporary passcode.
         replacement_activation_window: seconds a replacement device has to be activated before it
             becomes active by itself (14 days).
+        device_return_window: seconds a closed account has to return its devices before each one's
+            fee is charged (30 days).
         sms_resend_interval: seconds before a new SMS or voice code is sent while one is open (2 min).
-        dsc_plus_min_equity_usd: the least account equity for a DSC+.
+        dsc_plus_min_equity_usd: the least account balance for a user's own DSC+ request (500,000).
         sls_deposit_threshold_usd: ACH/EFT deposits beyond this total need an SLS device.
         withdrawal_business_days: business days (Monday to Friday) of the rolling withdrawal window.
         withdrawal_limits: the limits by device kind (``none`` without a device); TOML: a table of
@@ -181,6 +187,11 @@ class ServerConfig:
         no_opt_out_jurisdictions: account jurisdictions that cannot opt out of the Secure Login System.
         signup_sms: a new user with a verified phone starts with an active SMS device (removed once an
             IB Key is active).
+        ib_key_removes_sms: an IB Key that becomes active revokes the user's SMS device (our reading of
+            M2FS, whose "both devices remaining simultaneously active" names physical devices and the
+            app); off keeps SMS active beside it.
+        ib_key_ios_recovery_sms: IB Key recovery on iOS also needs the SMS to the original number (the
+            reactivation page's case A); off follows the recovery page (the phone's PIN or biometric).
     """
 
     data_dir: Path = field(default_factory=_default_data_dir)
@@ -216,18 +227,21 @@ class ServerConfig:
     db_pool_size: int = 5
     request_threads: int = 0
     temporary_full_access: float = 2 * 86400.0
-    temporary_card_printing: float = 10 * 86400.0
+    temporary_card_printing: float = 8 * 86400.0
     temporary_passcode_length: int = 12
     identity_check_ttl: float = 900.0
     replacement_activation_window: float = 14 * 86400.0
+    device_return_window: float = 30 * 86400.0
     sms_resend_interval: float = 120.0
-    dsc_plus_min_equity_usd: int = 1_000_000
+    dsc_plus_min_equity_usd: int = 500_000
     sls_deposit_threshold_usd: int = 20_000
     withdrawal_business_days: int = 5
     withdrawal_limits: Mapping[str, WithdrawalLimit] = field(default_factory=_default_limits)
     device_reserves_usd: Mapping[str, Decimal] = field(default_factory=_default_reserves)
     no_opt_out_jurisdictions: tuple[str, ...] = ("HK", "IN")
     signup_sms: bool = True
+    ib_key_ios_recovery_sms: bool = False
+    ib_key_removes_sms: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.account_max_failures <= 100:

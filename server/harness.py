@@ -170,8 +170,14 @@ class Harness:
     def enroll_all(
         self, username: str, kinds: Iterable[str] = ALL_KINDS, *, pin: str = "1234"
     ) -> list[Enrolled]:
-        """Enroll and activate one device of every kind in ``kinds``."""
-        return [self.enroll(username, kind, pin=pin) for kind in kinds]
+        """Enroll and activate one device of every kind in ``kinds`` (returned in that order).
+
+        The online card is enrolled after the permanent devices: activating one ends it.
+        """
+        wanted = list(kinds)
+        order = sorted(range(len(wanted)), key=lambda i: wanted[i] == DeviceKind.ONLINE_SCC.value)
+        enrolled = {i: self.enroll(username, wanted[i], pin=pin) for i in order}
+        return [enrolled[i] for i in range(len(wanted))]
 
     def answer(self, enrolled: Enrolled, challenge: ChallengeView) -> str:
         """What the user types for ``challenge`` with the emulator.

@@ -13,6 +13,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
+from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
@@ -26,7 +27,14 @@ from tokensim.server.errors import (
     Unauthorized,
 )
 from tokensim.server.hashing import token_digest
-from tokensim.server.lifecycle import is_usable_by, promote_due, usable_devices
+from tokensim.server.lifecycle import (
+    activate,
+    is_usable_by,
+    login_devices,
+    promote_due,
+    reactivatable,
+    temporary_stages,
+)
 from tokensim.server.models import Challenge, Device, Login, Session, User
 from tokensim.server.rules import TRADING_PLATFORMS, temporary_stage
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
@@ -176,13 +184,15 @@ class Logins:
                 _log.info("password alone accepted (closed account or opted out on a trading platform)")
                 return LoginStarted(login_id, user.username, expires_at, (), session=grant)
             promote_due(core, session, user, now)
-            devices = usable_devices(session, user.id, now)
+            devices = login_devices(session, user.id, now)
+            stages = temporary_stages(session, user.id, now, core.config)
         _log.info("password accepted; %d device(s) to choose from", len(devices))
         return LoginStarted(
             login_id=login_id,
             username=user.username,
             expires_at=expires_at,
             devices=tuple(device_view(d, owner=owner) for d, owner in devices),
+            temporary=stages,
         )
 
     def _grant(self, session: DbSession, user: User, device: Device | None, now: float) -> SessionGrant:
@@ -231,7 +241,7 @@ class Logins:
         return login
 
     def challenge(self, login_id: str, device_id: str, *, mode: str | None = None) -> ChallengeView:
-        """Ask the chosen device for an answer.
+        """Ask the chosen device for an answer (a device waiting for reactivation: to reactivate it).
 
         Raises:
             NotFound: no such login.
@@ -246,9 +256,13 @@ class Logins:
             usable = device is not None and is_usable_by(session, device, login.user_id)
         if device is None or not usable:
             raise DeviceUnavailable("not one of this user's devices")
+        # A permanent device waiting for reactivation answers an activation challenge instead.
+        purpose = "activation" if device.user_id == login.user_id and reactivatable(device) else "login"
+        if purpose == "activation" and mode is None and device.kind == DeviceKind.IB_KEY.value:
+            mode = "numeric"  # the deactivated app answers with its keys; no push to a pending device
         issued = self._challenges.issue(
             device_id,
-            purpose="login",
+            purpose=purpose,
             mode=mode,
             login_id=login.id,
             origin=login.origin,
@@ -259,6 +273,9 @@ class Logins:
 
     def answer(self, login_id: str, challenge_id: str, answer: str | None) -> SessionGrant:
         """Answer the login's challenge; a right answer finishes the login with a session.
+
+        A right answer to a reactivation challenge also reactivates the device (ending temporary
+        access) in the same transaction.
 
         ``answer`` is ``None`` for a push or QR challenge, whose answer is the phone's decision.
 
@@ -276,9 +293,20 @@ class Logins:
                 raise LoginExpired("this login is finished or expired; start again with the password")
             return self._grant(session, user, device, now)
 
-        return self._challenges.answer(
-            challenge_id, answer, purpose="login", login_id=login_id, complete=finish
-        )
+        def reactivate_and_finish(
+            session: DbSession, challenge: Challenge, device: Device, user: User, now: float
+        ) -> SessionGrant:
+            activate(self._core, session, device, user, now, actor="user")
+            return finish(session, challenge, device, user, now)
+
+        try:
+            return self._challenges.answer(
+                challenge_id, answer, purpose="login", login_id=login_id, complete=finish
+            )
+        except NotFound:  # the login's challenge to reactivate a device (see :meth:`challenge`)
+            return self._challenges.answer(
+                challenge_id, answer, purpose="activation", login_id=login_id, complete=reactivate_and_finish
+            )
 
     def session_info(self, token: str) -> SessionInfo:
         """What a session token may do.

@@ -94,6 +94,9 @@ class User(Base):
     #: passcode issued before this no longer blocks the next one.
     last_reactivated_at: Mapped[float | None] = mapped_column(Float)
     closed_at: Mapped[float | None] = mapped_column(Float)
+    #: When the account first received funds (a deposit, or support recorded it): a new account's
+    #: online card lasts ``online_card_ttl`` from then.
+    funded_at: Mapped[float | None] = mapped_column(Float)
 
 
 class PhoneNumber(Base):
@@ -149,6 +152,8 @@ class Device(Base):
     condition: Mapped[str | None] = mapped_column(String(16))
     #: IB Key: the time (ms) of the phone's last accepted signed request; the next must be later.
     request_time: Mapped[int | None] = mapped_column(BigInteger)
+    #: The IB Key phone's operating system, ``android`` or ``ios`` (it decides the recovery steps).
+    os: Mapped[str | None] = mapped_column(String(16))
 
 
 class CardCell(Base):
@@ -204,6 +209,9 @@ class Challenge(Base):
     answered_at: Mapped[float | None] = mapped_column(Float)
     #: Sealed secrets the answer is checked with instead of the device's (a DSC+ PIN change).
     sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: Sealed secrets of the follow-up challenge a right answer opens (a DSC+ PIN change: the current
+    #: PIN answers first, then the new one).
+    next_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class Session(Base):

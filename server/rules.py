@@ -27,7 +27,10 @@ from tokensim.server.config import ServerConfig, WithdrawalLimit
 from tokensim.server.verify import TEMPORARY_KIND
 
 __all__ = [
+    "CURRENT_KINDS",
+    "LEGACY_KINDS",
     "MONEY_KINDS",
+    "PHONE_OSES",
     "PHYSICAL_KINDS",
     "SHARE_RANK",
     "SLS_KINDS",
@@ -65,6 +68,18 @@ PHYSICAL_KINDS = (
     DeviceKind.GOLD.value,
     DeviceKind.PLATINUM.value,
 )
+#: Kinds "no longer issued" (the M2FS table's footnote and the overview's asterisks): support still
+#: enrolls them (QA needs them), flagged ``legacy``; a user's own request never gets one.
+LEGACY_KINDS = (
+    DeviceKind.SCC.value,
+    DeviceKind.DSC.value,
+    DeviceKind.GOLD.value,
+    DeviceKind.PLATINUM.value,
+)
+#: What a user may ask for: the DSC+ by mail (POST /v1/devices) and IB Key from its app.
+CURRENT_KINDS = (DeviceKind.DSC_PLUS.value, DeviceKind.IB_KEY.value)
+#: The IB Key phone's operating systems: they differ in how IB Key is recovered.
+PHONE_OSES = ("android", "ios")
 #: The devices that may be shared, strongest first: DSC+ above IB Key above the code card.
 SHARE_RANK: Mapping[str, int] = {
     DeviceKind.DSC_PLUS.value: 3,

@@ -16,8 +16,9 @@ for the IB Key app on a new phone, from a username and password. The rules thems
   side, only a device at least as strong as the requester's; the requester proves the owner's
   password and answers the owner's device;
 * **devices**: the online card (from a card-printing or portal session), a user's own activation
-  and reactivation by answering, a DSC+ request (equity threshold), a DSC+ PIN change answered
-  with the new PIN, and the IB Key app's migration, recovery and PIN change.
+  and reactivation by answering, a DSC+ request (balance threshold), a DSC+ PIN change answered
+  with the current PIN and then with the new one, and the IB Key app's migration, recovery and PIN
+  change.
 
 A session opened with a temporary passcode cannot move money or change information.
 """
@@ -45,6 +46,7 @@ from tokensim.server.errors import (
     InsufficientScope,
     IpRestrictionsRequired,
     LimitExceeded,
+    NotEligible,
     NotFound,
     NotPrimaryUser,
     OptOutNotAllowed,
@@ -54,10 +56,12 @@ from tokensim.server.errors import (
     Unauthorized,
 )
 from tokensim.server.hashing import token_digest
-from tokensim.server.lifecycle import check_password, is_usable_by, usable_devices
+from tokensim.server.lifecycle import check_password, is_usable_by, mark_funded, usable_devices
 from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, Session, User, Withdrawal
 from tokensim.server.rules import (
+    LEGACY_KINDS,
     MONEY_KINDS,
+    PHONE_OSES,
     PHYSICAL_KINDS,
     SHARE_RANK,
     SLS_KINDS,
@@ -346,6 +350,8 @@ class Sls:
     def deposit(self, token: str, amount_usd: str, method: str) -> DepositReceipt:
         """Record a deposit; ACH and EFT beyond ``sls_deposit_threshold_usd`` in total need an SLS device.
 
+        The first deposit marks the account funded (a new account's online card lasts from then).
+
         Raises:
             InvalidParameter: a malformed amount or an unknown method.
             SlsDeviceRequired: ACH/EFT over the threshold without an SLS device.
@@ -388,6 +394,9 @@ class Sls:
                 username=caller.user.username,
                 detail={"amount_usd": str(amount), "method": method},
             )
+            user = session.get(User, caller.user.id)
+            assert user is not None
+            mark_funded(core, session, user, now, actor="user")
         return DepositReceipt(deposit_id, str(amount), method, now, str(total))
 
     def change_email(self, token: str, email: str, challenge_id: str, answer: str | None) -> SecuritySettings:
@@ -663,17 +672,46 @@ class Sls:
         return self._accounts.enroll(caller.user.username, DeviceKind.ONLINE_SCC.value)
 
     def request_device(self, token: str, kind: str, *, pin: str | None = None) -> Enrollment:
-        """Request a device to be mailed (a DSC+ needs the equity threshold; its reserve is held).
+        """Request a device to be mailed: the DSC+, the one physical kind still issued.
+
+        It needs the balance threshold, and its reserve is held. The code card, DSC, Gold and
+        Platinum are no longer issued (support may still enroll them, flagged legacy); IB Key
+        activates from its app (:meth:`instant_ib_key_activation`).
 
         Raises:
             InvalidParameter: a kind that is not requested this way, or a bad PIN.
             NotEligible: a DSC+ below ``dsc_plus_min_equity_usd``.
         """
-        if kind not in (DeviceKind.DSC_PLUS.value, DeviceKind.SCC.value):
-            raise InvalidParameter("request a dsc-plus or an scc; IB Key activates from its app")
+        if kind in LEGACY_KINDS:
+            raise InvalidParameter(f"a {kind} is no longer issued; request a dsc-plus or activate IB Key")
+        if kind != DeviceKind.DSC_PLUS.value:
+            raise InvalidParameter("request a dsc-plus; IB Key activates from its app")
         caller = self.caller(token)
         self._not_temporary(caller)
         return self._accounts.enroll(caller.user.username, kind, pin=pin, check_eligibility=True)
+
+    def instant_ib_key_activation(
+        self, username: str, password: str, *, number: str | None = None, os: str = "android"
+    ) -> Enrollment:
+        """IB Key's instant activation from the app: the password, then an SMS to a verified number.
+
+        The account must have received funds. The token texted to ``number`` (the user's first
+        verified number when ``None``) activates the app (``POST /v1/ib-key/activations``); the
+        user's other devices stay active (M2FS), SMS aside (``ib_key_removes_sms``).
+
+        Raises:
+            InvalidCredentials: wrong username or password.
+            NotEligible: the account has not received funds yet.
+            InvalidParameter: not one of the user's verified numbers, or an unknown OS.
+        """
+        if os not in PHONE_OSES:
+            raise InvalidParameter(f"os must be one of {', '.join(PHONE_OSES)}")
+        user = check_password(self._core, username, password, event="ib-key.instant-activation")
+        if user.funded_at is None:
+            raise NotEligible("IB Key activates once the account has received funds")
+        if user.status == "closed":
+            raise NotEligible("the account is closed")
+        return self._accounts.enroll(user.username, DeviceKind.IB_KEY.value, number=number, os=os)
 
     def _own_device(self, caller: Caller, device_id: str) -> Device:
         with self._core.db.read() as session:
@@ -702,7 +740,11 @@ class Sls:
         return self._accounts.finish_activation(device_id, challenge_id, answer)
 
     def start_pin_change(self, token: str, device_id: str, new_pin: str) -> ChallengeView:
-        """A challenge the device answers with its new PIN (DSC+, Gold, Platinum).
+        """Start a PIN change (DSC+, Gold, Platinum): a challenge the device answers with its current PIN.
+
+        The right answer (:meth:`confirm_current_pin`) opens a second challenge, answered with the new
+        PIN (:meth:`finish_pin_change`). A user who does not know the current PIN calls support, who
+        resets it after an identity check (:meth:`Accounts.reset_pin`).
 
         Raises:
             InvalidParameter: the PIN is not 4 digits, or the device folds no PIN into its answers.
@@ -716,10 +758,41 @@ class Sls:
         if secrets.pin is None:
             raise InvalidParameter(f"a {device.kind} has no PIN the server checks")
         sealed = DeviceSecrets(secret=secrets.secret, totp_secret=secrets.totp_secret, pin=new_pin)
-        return self._challenges.issue(device_id, purpose="pin-change", sealed=sealed).view
+        view = self._challenges.issue(device_id, purpose="pin-current").view
+        core = self._core
+        with core.db.write() as session:
+            following = core.keys.seal(sealed.to_bytes(), "challenges", view.id, "next_sealed")
+            changed(session, update(Challenge).where(Challenge.id == view.id).values(next_sealed=following))
+        return view
+
+    def confirm_current_pin(
+        self, token: str, device_id: str, challenge_id: str, answer: str
+    ) -> ChallengeView:
+        """Answer with the current PIN; returns the challenge to answer with the new PIN.
+
+        Raises:
+            NotFound: no such PIN change of this user and device.
+            WrongAnswer, ReplayedCode, ExpiredChallenge, ...: as for any answer.
+        """
+        caller = self.caller(token)
+        self._not_temporary(caller)
+        self._own_challenge(challenge_id, caller, "pin-current")
+        core = self._core
+
+        def complete(
+            session: DbSession, challenge: Challenge, device: Device, _u: User, _now: float
+        ) -> bytes:
+            if device.id != device_id or challenge.next_sealed is None:
+                raise NotFound("no such challenge for this device")
+            return core.keys.open(challenge.next_sealed, "challenges", challenge.id, "next_sealed")
+
+        raw = self._challenges.answer(challenge_id, answer, purpose="pin-current", complete=complete)
+        return self._challenges.issue(
+            device_id, purpose="pin-change", sealed=DeviceSecrets.from_bytes(raw)
+        ).view
 
     def finish_pin_change(self, token: str, device_id: str, challenge_id: str, answer: str) -> DeviceView:
-        """Answer with the new PIN; from now on the device's answers are checked with it."""
+        """Answer the second challenge with the new PIN; from now on the device's answers use it."""
         caller = self.caller(token)
         self._own_challenge(challenge_id, caller, "pin-change")
         core = self._core
@@ -761,33 +834,33 @@ class Sls:
             raise DeviceUnavailable("no such active IB Key for this user")
         return device
 
-    def start_ib_key_migration(self, username: str, password: str) -> MigrationStarted:
+    def start_ib_key_migration(
+        self, username: str, password: str, *, os: str = "android"
+    ) -> MigrationStarted:
         """Move IB Key to a new phone: a new registration, activated with a token.
 
         The token goes by SMS to the number of the active IB Key, unless the user has an active
         physical device: then that device answers a challenge instead and the answer returns the token.
+        On either OS the new phone's app is secured locally (the IB Key PIN on Android, the phone's
+        PIN or biometric on iOS); ``os`` is recorded on the new registration for its recovery.
 
         Raises:
             InvalidCredentials: wrong username or password.
             DeviceUnavailable: the user has no active IB Key to migrate.
+            InvalidParameter: an unknown OS.
         """
         core = self._core
+        if os not in PHONE_OSES:
+            raise InvalidParameter(f"os must be one of {', '.join(PHONE_OSES)}")
         user = check_password(core, username, password, event="ib-key.migration")
         original = self._active_ib_key(user)
-        now = core.clock.now()
-        with core.db.read() as session:
-            physical = [
-                d
-                for d, owner in usable_devices(session, user.id, now)
-                if owner is None and d.kind in PHYSICAL_KINDS
-            ]
-        if not physical:
-            enrollment = self._accounts.enroll(user.username, DeviceKind.IB_KEY.value, number=original.number)
-            return MigrationStarted(enrollment.device, "sms", sent_to=enrollment.sent_to)
+        physical = self._physical(user)
         enrollment = self._accounts.enroll(
-            user.username, DeviceKind.IB_KEY.value, number=original.number, text_token=False
+            user.username, DeviceKind.IB_KEY.value, number=original.number, text_token=physical is None, os=os
         )
-        challenge = self._challenges.issue(physical[0].id, purpose="migration")
+        if physical is None:
+            return MigrationStarted(enrollment.device, "sms", sent_to=enrollment.sent_to)
+        challenge = self._challenges.issue(physical.id, purpose="migration")
         return MigrationStarted(enrollment.device, "device", challenge=challenge.view)
 
     def answer_ib_key_migration(self, device_id: str, challenge_id: str, answer: str | None) -> str:
@@ -829,17 +902,43 @@ class Sls:
 
         return self._challenges.answer(challenge_id, answer, purpose="migration", complete=complete)
 
-    def start_ib_key_recovery(self, username: str, password: str, registration: str) -> Enrollment:
-        """Recover IB Key on the same phone: a token by SMS to its number re-keys the registration.
+    def start_ib_key_recovery(
+        self, username: str, password: str, registration: str, *, os: str | None = None
+    ) -> MigrationStarted:
+        """Recover IB Key on the same phone (the app was reinstalled, or the phone's OS updated).
 
-        The app is installed again, the user chooses the PIN again, and activates with the token
+        * ``ios`` (the phone's OS; the registration's recorded one when ``None``, else ``android``):
+          the keys survived in the keychain, so no SMS: the app answers a numeric challenge after the
+          phone's PIN or biometric (:meth:`answer_ib_key_recovery`), method ``app``
+          (with ``ib_key_ios_recovery_sms`` iOS goes the Android way);
+        * with an active physical device: that device answers a challenge instead of an SMS, and the
+          answer returns the recovery token, method ``device``;
+        * otherwise the token goes by SMS to the registration's number, method ``sms``.
+
+        With a token, the reinstalled app chooses its PIN again and activates
         (``POST /v1/ib-key/activations``); the registration keeps its serial.
 
         Raises:
             InvalidCredentials: wrong username or password.
             DeviceUnavailable: no such active IB Key of the user.
+            InvalidParameter: an unknown OS.
         """
-        return self._text_token(
+        core = self._core
+        if os is not None and os not in PHONE_OSES:
+            raise InvalidParameter(f"os must be one of {', '.join(PHONE_OSES)}")
+        user = check_password(core, username, password, event="ib-key.recovery")
+        device = self._active_ib_key(user, registration)
+        os = os or device.os or "android"
+        with core.db.write() as session:
+            changed(session, update(Device).where(Device.id == device.id).values(os=os))
+        if os == "ios" and not core.config.ib_key_ios_recovery_sms:
+            challenge = self._challenges.issue(device.id, purpose="recovery", mode="numeric")
+            return MigrationStarted(device_view(device), "app", challenge=challenge.view)
+        physical = self._physical(user)
+        if physical is not None:
+            challenge = self._challenges.issue(physical.id, purpose="recovery")
+            return MigrationStarted(device_view(device), "device", challenge=challenge.view)
+        sent = self._text_token(
             username,
             password,
             registration,
@@ -847,7 +946,65 @@ class Sls:
             purpose="recovery",
             activation="sms-token",
             text="tokensim: your IB Key recovery token is {}. It expires in 10 minutes.",
+            user=user,
         )
+        return MigrationStarted(sent.device, "sms", sent_to=sent.sent_to)
+
+    def answer_ib_key_recovery(self, device_id: str, challenge_id: str, answer: str) -> str | None:
+        """Answer a recovery challenge of the registration ``device_id``.
+
+        Returns:
+            The recovery token when a physical device answered (the app activates with it), or
+            ``None`` when the iOS app answered itself: the registration is recovered.
+
+        Raises:
+            NotFound: no such recovery challenge for that registration's user.
+            WrongAnswer, ReplayedCode, ExpiredChallenge, ...: as for any answer.
+        """
+        core = self._core
+        with core.db.read() as session:
+            target = session.get(Device, device_id)
+            challenge = session.get(Challenge, challenge_id)
+        if (
+            target is None
+            or challenge is None
+            or target.kind != DeviceKind.IB_KEY.value
+            or target.status != "active"
+            or challenge.user_id != target.user_id
+            or challenge.mode == "token"  # a texted token goes to the app's activation instead
+        ):
+            raise NotFound("no such recovery")
+
+        def complete(session: DbSession, _c: Challenge, device: Device, user: User, now: float) -> str | None:
+            fresh = session.get(Device, device_id)
+            assert fresh is not None
+            token = None
+            if device.id != device_id:  # a physical device answered for the registration
+                self._accounts.close_tokens(session, fresh)
+                token = self._accounts.activation_token(session, fresh, now, purpose="recovery")
+            core.audit.record(
+                session,
+                now,
+                "ib-key.recovered" if token is None else "ib-key.recovery",
+                actor="user",
+                outcome="ok",
+                user_id=user.id,
+                username=user.username,
+                device_id=device_id,
+                detail={"proved_by": device.kind, "os": fresh.os},
+            )
+            return token
+
+        return self._challenges.answer(challenge_id, answer, purpose="recovery", complete=complete)
+
+    def _physical(self, user: User) -> Device | None:
+        # The user's own active physical device, which IB Key migration and recovery ask instead of SMS.
+        now = self._core.clock.now()
+        with self._core.db.read() as session:
+            for device, owner in usable_devices(session, user.id, now):
+                if owner is None and device.kind in PHYSICAL_KINDS:
+                    return device
+        return None
 
     def start_ib_key_pin_change(self, username: str, password: str, registration: str) -> Enrollment:
         """Allow an IB Key PIN change: the password, then a code by SMS to the registration's number.
@@ -879,11 +1036,14 @@ class Sls:
         purpose: str,
         activation: str,
         text: str,
+        user: User | None = None,
     ) -> Enrollment:
-        # The password, then a one-time token for ``purpose`` by SMS to the registration's number
-        # (``text`` with ``{}`` for the token); the registration's earlier tokens close first.
+        # The password (unless ``user`` passed it already), then a one-time token for ``purpose`` by
+        # SMS to the registration's number (``text`` with ``{}`` for the token); the registration's
+        # earlier tokens close first.
         core = self._core
-        user = check_password(core, username, password, event=event)
+        if user is None:
+            user = check_password(core, username, password, event=event)
         device = self._active_ib_key(user, registration)
         assert device.number is not None
         now = core.clock.now()

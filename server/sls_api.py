@@ -16,14 +16,17 @@ endpoint                                                         what
 ``POST /v1/sharing``, ``POST /v1/sharing/answer``                use another username's device
 ``POST /v1/online-card``, ``POST /v1/devices``                   print an online card; request a device
 ``POST /v1/devices/{id}/activation[/answer]``                    activate or reactivate by answering
-``POST /v1/devices/{id}/pin-change[/answer]``                    DSC+ PIN change with the new PIN
+``POST /v1/devices/{id}/pin-change[/current|/answer]``           DSC+ PIN change: current PIN, then new
+``POST /v1/ib-key/instant-activations``                           IB Key from its app (SMS check)
 ``POST /v1/ib-key/migrations[/{id}/answer]``                     IB Key to a new phone
-``POST /v1/ib-key/recoveries``                                   IB Key again on the same phone
+``POST /v1/ib-key/recoveries[/{id}/answer]``                     IB Key again on the same phone
 ``POST /v1/ib-key/pin-changes[/{id}/answer]``                    IB Key PIN change (password + SMS)
 ``PUT /v1/support/users/{username}/identity``                    identification data (kept as an HMAC)
 ``POST /v1/support/users/{username}/identity-checks``            record an identity verification
+``POST /v1/support/users/{username}/funded``                     the account received funds
 ``POST /v1/support/users/{username}/close``                      close the account (statements only)
 ``POST /v1/support/devices/{id}/report``                         lost, damaged, battery, returned, ...
+``POST /v1/support/devices/{id}/pin-reset``                      a forgotten PIN, after an identity check
 ===============================================================  ==========================================
 """
 
@@ -45,13 +48,17 @@ __all__ = [
     "DepositBody",
     "DeviceRequestBody",
     "EmailBody",
+    "IbKeyRecoveryBody",
     "IdentityBody",
     "IdentityCheckBody",
+    "InstantActivationBody",
     "IpRestrictionsBody",
     "MigrationAnswerBody",
+    "MigrationBody",
     "ModeBody",
     "PennyStocksBody",
     "PinChangeBody",
+    "PinResetBody",
     "RecoveryBody",
     "ReportBody",
     "ShareAnswerBody",
@@ -141,7 +148,7 @@ class ShareAnswerBody(_Body):
 
 
 class DeviceRequestBody(_Body):
-    """A device to mail to the user (``dsc-plus`` with its PIN, or ``scc``)."""
+    """A device to mail to the user (``dsc-plus`` with its PIN; legacy kinds are no longer issued)."""
 
     kind: Annotated[str, Field(max_length=24)]
     pin: Annotated[str, Field(max_length=16)] | None = None
@@ -166,6 +173,13 @@ class PinChangeBody(_Body):
     new_pin: Annotated[str, Field(max_length=16)]
 
 
+class PinResetBody(_Body):
+    """A forgotten PIN's reset (support): the identity verification and the new 4-digit PIN."""
+
+    verification_id: _Id
+    new_pin: Annotated[str, Field(max_length=16)]
+
+
 class CredentialsBody(_Body):
     """A username and password (the IB Key app on a new phone)."""
 
@@ -179,6 +193,25 @@ class RecoveryBody(_Body):
     username: _Name
     password: _Password
     registration: _Id
+
+
+class MigrationBody(CredentialsBody):
+    """A username and password, and the new phone's OS (``android`` or ``ios``)."""
+
+    os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
+
+
+class InstantActivationBody(CredentialsBody):
+    """IB Key's instant activation: the credentials, the verified number to text, the phone's OS."""
+
+    number: Annotated[str, Field(max_length=32)] | None = None
+    os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
+
+
+class IbKeyRecoveryBody(RecoveryBody):
+    """The registration to recover and the phone's OS (the recorded one, else ``android``, when absent)."""
+
+    os: Annotated[str, Field(max_length=16, examples=["ios"])] | None = None
 
 
 class MigrationAnswerBody(_Body):
@@ -308,7 +341,7 @@ def _add_routes(router: APIRouter) -> None:
 
     @router.post("/v1/devices", status_code=201, tags=["devices"])
     def request_device(body: DeviceRequestBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
-        """Request a DSC+ (equity threshold) or a code card; its reserve is held."""
+        """Request a DSC+ (balance threshold); its reserve is held. Legacy kinds are refused."""
         return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
 
     @router.post("/v1/devices/{device_id}/activation", status_code=201, tags=["devices"])
@@ -329,8 +362,16 @@ def _add_routes(router: APIRouter) -> None:
 
     @router.post("/v1/devices/{device_id}/pin-change", status_code=201, tags=["devices"])
     def pin_change(device_id: str, body: PinChangeBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
-        """A challenge to answer with the device and its new PIN."""
+        """A challenge to answer with the device and its current PIN (the new PIN comes next)."""
         return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
+
+    @router.post("/v1/devices/{device_id}/pin-change/current", status_code=201, tags=["devices"])
+    def pin_change_current(
+        device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
+    ) -> JSONResponse:
+        """The answer computed with the current PIN; returns the challenge to answer with the new PIN."""
+        view = service.sls.confirm_current_pin(token, device_id, body.challenge_id, body.answer)
+        return _json(view.to_json(), 201)
 
     @router.post("/v1/devices/{device_id}/pin-change/answer", tags=["devices"])
     def pin_change_answer(
@@ -342,10 +383,19 @@ def _add_routes(router: APIRouter) -> None:
 
     # -- IB Key app ----------------------------------------------------------------------------------
 
+    @router.post("/v1/ib-key/instant-activations", status_code=201, tags=["ib-key"])
+    def instant_activation(body: InstantActivationBody, service: ServiceDep) -> JSONResponse:
+        """Activate IB Key from the app: the password, then a token by SMS to a verified number."""
+        enrollment = service.sls.instant_ib_key_activation(
+            body.username, body.password, number=body.number, os=body.os
+        )
+        return _json(enrollment.to_json(), 201)
+
     @router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
-    def migration(body: CredentialsBody, service: ServiceDep) -> JSONResponse:
+    def migration(body: MigrationBody, service: ServiceDep) -> JSONResponse:
         """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
-        return _json(service.sls.start_ib_key_migration(body.username, body.password).to_json(), 201)
+        started = service.sls.start_ib_key_migration(body.username, body.password, os=body.os)
+        return _json(started.to_json(), 201)
 
     @router.post("/v1/ib-key/migrations/{device_id}/answer", tags=["ib-key"])
     def migration_answer(device_id: str, body: MigrationAnswerBody, service: ServiceDep) -> JSONResponse:
@@ -354,10 +404,18 @@ def _add_routes(router: APIRouter) -> None:
         return _json({"device_id": device_id, "activation_token": token})
 
     @router.post("/v1/ib-key/recoveries", status_code=201, tags=["ib-key"])
-    def recovery(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
-        """Recover IB Key on the same phone: a token by SMS to its number."""
-        enrollment = service.sls.start_ib_key_recovery(body.username, body.password, body.registration)
-        return _json(enrollment.to_json(), 201)
+    def recovery(body: IbKeyRecoveryBody, service: ServiceDep) -> JSONResponse:
+        """Recover IB Key on the same phone: iOS answers itself; else a physical device, else SMS."""
+        started = service.sls.start_ib_key_recovery(
+            body.username, body.password, body.registration, os=body.os
+        )
+        return _json(started.to_json(), 201)
+
+    @router.post("/v1/ib-key/recoveries/{device_id}/answer", tags=["ib-key"])
+    def recovery_answer(device_id: str, body: ActivationBody, service: ServiceDep) -> JSONResponse:
+        """The answer of the iOS app (recovered) or of the physical device (returns the recovery token)."""
+        token = service.sls.answer_ib_key_recovery(device_id, body.challenge_id, body.answer)
+        return _json({"device_id": device_id, "recovered": token is None, "activation_token": token})
 
     @router.post("/v1/ib-key/pin-changes", status_code=201, tags=["ib-key"])
     def ib_key_pin_change(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
@@ -383,10 +441,23 @@ def _add_routes(router: APIRouter) -> None:
         view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
         return _json(view.to_json(), 201)
 
+    @router.post("/v1/support/users/{username}/funded", tags=["support"])
+    def funded(username: str, service: SupportDep) -> JSONResponse:
+        """Record that the account received funds: a new account's online card lasts 21 days from now."""
+        return _json(service.accounts.mark_funded(username).to_json())
+
     @router.post("/v1/support/users/{username}/close", tags=["support"])
     def close(username: str, service: SupportDep) -> JSONResponse:
         """Close the account: statements with the password alone."""
         return _json(service.accounts.close_account(username).to_json())
+
+    @router.post("/v1/support/devices/{device_id}/pin-reset", tags=["support"])
+    def pin_reset(device_id: str, body: PinResetBody, service: SupportDep) -> JSONResponse:
+        """Reset a forgotten DSC+, Gold or Platinum PIN after an identity check."""
+        view = service.accounts.reset_pin(
+            device_id, verification_id=body.verification_id, new_pin=body.new_pin
+        )
+        return _json(view.to_json())
 
     @router.post("/v1/support/devices/{device_id}/report", tags=["support"])
     def report(device_id: str, body: ReportBody, service: SupportDep) -> JSONResponse:

@@ -30,6 +30,7 @@ __all__ = [
     "SecuritySettings",
     "SessionGrant",
     "SessionInfo",
+    "TemporaryStage",
     "UserView",
     "WithdrawalReceipt",
 ]
@@ -63,6 +64,7 @@ class DeviceView:
         activate_by: a replacement pending after this time is active by itself.
         condition: what support recorded (``lost``, ``damaged``, ``battery``, ``returned``, ...).
         owner: the owner's username, for a device shared with this user.
+        legacy: a kind that is no longer issued (code card, DSC, Gold, Platinum).
     """
 
     id: str
@@ -78,6 +80,7 @@ class DeviceView:
     activate_by: float | None = None
     condition: str | None = None
     owner: str | None = None
+    legacy: bool = False
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -95,6 +98,7 @@ class DeviceView:
             "activate_by": self.activate_by,
             "condition": self.condition,
             "owner": self.owner,
+            "legacy": self.legacy,
         }
 
     @classmethod
@@ -115,6 +119,7 @@ class DeviceView:
             activate_by=_opt_float(obj.get("activate_by")),
             condition=obj.get("condition"),
             owner=obj.get("owner"),
+            legacy=bool(obj.get("legacy", False)),
         )
 
 
@@ -136,6 +141,7 @@ class UserView:
         reserved_usd: reserves held for devices out with the user, as a decimal string.
         fees_charged_usd: replacement fees charged, as a decimal string.
         identity_on_file: whether identification data is on file (for sharing and verification).
+        funded_at: when the account first received funds (``None`` until then).
     """
 
     username: str
@@ -151,6 +157,7 @@ class UserView:
     reserved_usd: str = "0.00"
     fees_charged_usd: str = "0.00"
     identity_on_file: bool = False
+    funded_at: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -168,6 +175,7 @@ class UserView:
             "reserved_usd": self.reserved_usd,
             "fees_charged_usd": self.fees_charged_usd,
             "identity_on_file": self.identity_on_file,
+            "funded_at": self.funded_at,
         }
 
     @classmethod
@@ -188,6 +196,7 @@ class UserView:
             reserved_usd=str(obj.get("reserved_usd", "0.00")),
             fees_charged_usd=str(obj.get("fees_charged_usd", "0.00")),
             identity_on_file=bool(obj.get("identity_on_file", False)),
+            funded_at=_opt_float(obj.get("funded_at")),
         )
 
 
@@ -304,6 +313,48 @@ class Enrollment:
 
 
 @dataclass(frozen=True, slots=True)
+class TemporaryStage:
+    """Where one temporary device (temporary passcode or online card) is, as the login shows it.
+
+    Attributes:
+        device_id: the temporary device.
+        kind: ``temporary`` or ``online-scc``.
+        stage: ``full`` (full access), ``card-printing`` (only prints the online card), ``pending``
+            (an online card not yet activated) or ``expired`` (reactivate the permanent device).
+        stage_ends_at: when this stage ends (``None`` when it does not, or has ended).
+        expires_at: when the device stops working altogether (``None`` for an unfunded account's card).
+    """
+
+    device_id: str
+    kind: str
+    stage: str
+    stage_ends_at: float | None
+    expires_at: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object."""
+        return {
+            "device_id": self.device_id,
+            "kind": self.kind,
+            "stage": self.stage,
+            "stage_ends_at": self.stage_ends_at,
+            "expires_at": self.expires_at,
+        }
+
+    @classmethod
+    def from_json(cls, data: object) -> TemporaryStage:
+        """Read the JSON object."""
+        obj = _obj(data, "temporary stage")
+        return cls(
+            device_id=str(obj["device_id"]),
+            kind=str(obj["kind"]),
+            stage=str(obj["stage"]),
+            stage_ends_at=_opt_float(obj.get("stage_ends_at")),
+            expires_at=_opt_float(obj.get("expires_at")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class LoginStarted:
     """A password that was accepted: the login and the devices to choose from (M2FS).
 
@@ -311,9 +362,11 @@ class LoginStarted:
         login_id: names this login in the next calls.
         username: whose login.
         expires_at: when the second factor must be done by.
-        devices: the user's active devices (and devices shared with them).
+        devices: the user's active devices (and devices shared with them), and the permanent devices
+            waiting to be reactivated (``pending``: answering one's challenge reactivates it).
         session: the session already granted without a second factor: a closed account (statements
             only) or an opted-out user on a trading platform; ``None`` when a device must answer.
+        temporary: the stages of the user's temporary passcode and online card.
     """
 
     login_id: str
@@ -321,6 +374,7 @@ class LoginStarted:
     expires_at: float
     devices: tuple[DeviceView, ...]
     session: SessionGrant | None = None
+    temporary: tuple[TemporaryStage, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object."""
@@ -330,6 +384,7 @@ class LoginStarted:
             "expires_at": self.expires_at,
             "devices": [device.to_json() for device in self.devices],
             "session": None if self.session is None else self.session.to_json(),
+            "temporary": [stage.to_json() for stage in self.temporary],
         }
 
     @classmethod
@@ -343,6 +398,7 @@ class LoginStarted:
             expires_at=float(obj["expires_at"]),
             devices=tuple(DeviceView.from_json(d) for d in obj["devices"]),
             session=None if session is None else SessionGrant.from_json(session),
+            temporary=tuple(TemporaryStage.from_json(t) for t in obj.get("temporary", ())),
         )
 
     def device(self, kind: str) -> DeviceView:

@@ -174,11 +174,23 @@ class IbKeyApp(Device):
     PIN_MAX: ClassVar[int] = 6
     #: Wrong PINs in a row that lock a user's registration (our choice).
     PIN_ATTEMPTS: ClassVar[int] = 5
+    #: The phone operating systems: on ``ios`` the registrations' keys survive a reinstall (the
+    #: keychain), so IB Key recovery needs no SMS; on ``android`` a reinstall wipes them.
+    OPERATING_SYSTEMS: ClassVar[tuple[str, ...]] = ("android", "ios")
 
     def __init__(
-        self, provisioning: Provisioning, *, clock: Clock | None = None, rng: random.Random | None = None
+        self,
+        provisioning: Provisioning,
+        *,
+        clock: Clock | None = None,
+        rng: random.Random | None = None,
+        os: str = "android",
     ) -> None:
         super().__init__(provisioning, clock=clock, rng=rng)
+        if os not in self.OPERATING_SYSTEMS:
+            raise InvalidParameter(f"os must be one of {', '.join(self.OPERATING_SYSTEMS)}")
+        #: The phone's operating system (``android`` or ``ios``).
+        self.os = os
         self._registrations: dict[str, _Registration] = {}
         self._activations: dict[str, _Pending] = {}
         self._pushes: dict[str, PushRequest] = {}
@@ -310,8 +322,12 @@ class IbKeyApp(Device):
         registration.unlock = _Unlock(salt, _pin_hash(new, salt), registration.unlock.biometric)
 
     def reinstall(self) -> None:
-        """Uninstall and install again: every user, key, pending request and setting is wiped."""
-        self._registrations.clear()
+        """Uninstall and install again (on iOS the registrations stay in the keychain).
+
+        Every pending request and setting is wiped; on Android every user and key too.
+        """
+        if self.os == "android":
+            self._registrations.clear()
         self._activations.clear()
         self._pushes.clear()
         self._outbox.clear()
@@ -608,6 +624,7 @@ class IbKeyApp(Device):
             "outbox": [decision.to_json() for decision in self._outbox],
             "typed": self._typed,
             "notice": self._notice,
+            "os": self.os,
         }
 
     def _restore(self, state: StateReader) -> None:
@@ -640,5 +657,8 @@ class IbKeyApp(Device):
         self._outbox = [PushDecision.from_json(item.data) for item in state.readers("outbox")]
         self._typed = state.text("typed")
         self._notice = state.text("notice")
+        self.os = state.optional_text("os") or "android"
+        if self.os not in self.OPERATING_SYSTEMS:
+            raise InvalidParameter("ib-key state: unknown os")
         if len(self._typed) > self.PIN_MAX or not all(c in "0123456789" for c in self._typed):
             raise InvalidParameter("ib-key state: typed PIN out of range")

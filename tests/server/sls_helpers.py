@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
+from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.messages import ChallengeForm
+from tokensim.server.api import create_app
 from tokensim.server.client import ProblemError, TokensimClient
+from tokensim.server.config import ServerConfig
+from tokensim.server.core import load_support_token
 from tokensim.server.harness import Enrolled, Harness
 from tokensim.server.views import SessionGrant, WithdrawalReceipt
 
-from .conftest import PASSWORD
+from .conftest import NO_ENV, PASSWORD
 
 
 def at(text: str) -> float:
@@ -63,3 +68,15 @@ def temporary_passcode(client: TokensimClient, username: str) -> tuple[str, str]
     issued = client.issue_temporary_passcode(username, verification_id=check.id)
     assert issued.passcode is not None
     return issued.device.id, issued.passcode
+
+
+@contextmanager
+def in_process_client(config: ServerConfig, clock: FixedClock) -> Iterator[TokensimClient]:
+    """A support client of an in-process server with ``config`` (for a rule's other configured value)."""
+    app = create_app(config, clock=clock, environ=NO_ENV)
+    token = load_support_token(config.token_path, environ=NO_ENV)
+    try:
+        with TokensimClient.in_process(app, support_token=token) as made:
+            yield made
+    finally:
+        app.state.service.close()

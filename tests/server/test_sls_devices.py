@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 
 from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import InvalidPin
+from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import TokensimClient
 from tokensim.server.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 
-from .conftest import PASSWORD, PHONE
-from .sls_helpers import problem, session
+from .conftest import PASSWORD, PHONE, fast_config
+from .sls_helpers import in_process_client, problem, session
 
 NUMBER = "+15551230020"
 
@@ -108,7 +110,9 @@ def test_migration_answers_an_active_physical_device_instead_of_sms(
     assert _statuses(client, alice) == [("ib-key", "revoked"), ("dsc-plus", "active"), ("ib-key", "active")]
 
 
-def test_recovery_on_the_same_phone_with_its_pin_and_an_sms(client: TokensimClient, harness: Harness) -> None:
+def test_android_recovery_on_the_same_phone_with_its_pin_and_an_sms(
+    client: TokensimClient, harness: Harness
+) -> None:
     client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
     enrollment = client.enroll("nina", "ib-key")
     app = harness.app()
@@ -116,7 +120,7 @@ def test_recovery_on_the_same_phone_with_its_pin_and_an_sms(client: TokensimClie
     app.reinstall()  # the phone was reset: the app holds nothing
     assert problem(lambda: client.ib_key_recovery("nina", PASSWORD, "IBK0")).code == "device-unavailable"
     started = client.ib_key_recovery("nina", PASSWORD, serial)
-    assert (started.activation, started.sent_to) == ("sms-token", "+*******0020")
+    assert (started.method, started.sent_to, started.challenge) == ("sms", "+*******0020", None)
     assert _activate_on(harness, app, "nina", NUMBER, pin="2580") == serial
     assert _statuses(client, "nina") == [("ib-key", "active")]
     enrolled = Enrolled("nina", "ib-key", enrollment.device.id, app, "2580", enrollment)
@@ -144,22 +148,35 @@ def test_ib_key_pin_change_needs_the_password_and_an_sms_code(
         app.time_code(alice, pin="2580")
 
 
-def test_dsc_plus_pin_change_is_a_challenge_answered_with_the_new_pin(
+def test_dsc_plus_pin_change_needs_the_current_pin_then_the_new_one(
     client: TokensimClient, harness: Harness, alice: str
 ) -> None:
     dsc_plus = harness.enroll(alice, "dsc-plus", pin="1234")
     card = harness.enroll(alice, "scc")
-    token = session(harness, alice, dsc_plus)
+    token = session(harness, alice, card)  # a session opened with another device
     assert problem(lambda: client.change_pin(token, dsc_plus.device_id, "12ab")).code == "invalid-request"
     assert problem(lambda: client.change_pin(token, card.device_id, "4321")).code == "invalid-request"
-    challenge = client.change_pin(token, dsc_plus.device_id, "4321")
-    question = challenge.challenge.question
+    first = client.change_pin(token, dsc_plus.device_id, "4321")
+    question = first.challenge.question
+    assert question is not None
+    # Without the current PIN the change goes nowhere: an answer with a guessed PIN is wrong.
+    guessed = dsc_plus.device.respond(question, "0000")  # type: ignore[attr-defined]
+    wrong = problem(lambda: client.change_pin_current(token, dsc_plus.device_id, first.id, guessed))
+    assert wrong.code == "wrong-answer"
+    # The second challenge only comes from the first: answering with the new PIN at once is refused.
+    new_first = dsc_plus.device.respond(question, "4321")  # type: ignore[attr-defined]
+    skipped = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, first.id, new_first))
+    assert skipped.code == "not-found"
+    current = dsc_plus.device.respond(question, "1234")  # type: ignore[attr-defined]
+    second = client.change_pin_current(token, dsc_plus.device_id, first.id, current)
+    assert second.id != first.id
+    question = second.challenge.question
     assert question is not None
     old_pin_answer = dsc_plus.device.respond(question, "1234")  # type: ignore[attr-defined]
-    wrong = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, challenge.id, old_pin_answer))
+    wrong = problem(lambda: client.change_pin_answer(token, dsc_plus.device_id, second.id, old_pin_answer))
     assert wrong.code == "wrong-answer"
     new_pin_answer = dsc_plus.device.respond(question, "4321")  # type: ignore[attr-defined]
-    client.change_pin_answer(token, dsc_plus.device_id, challenge.id, new_pin_answer)
+    client.change_pin_answer(token, dsc_plus.device_id, second.id, new_pin_answer)
     started = client.login(alice, PASSWORD)
     login = client.challenge(started.login_id, dsc_plus.device_id)
     assert problem(
@@ -169,14 +186,33 @@ def test_dsc_plus_pin_change_is_a_challenge_answered_with_the_new_pin(
     assert client.answer(started.login_id, login.id, harness.answer(dsc_plus, login)).scope == FULL_SCOPE
 
 
-@pytest.mark.parametrize(
-    ("equity", "allowed"), [("999999.99", False), ("1000000", True), ("1000000.01", True)]
-)
+def test_support_resets_a_forgotten_dsc_plus_pin_after_an_identity_check(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    dsc_plus = harness.enroll(alice, "dsc-plus", pin="1234")
+    missing = problem(lambda: client.reset_pin(dsc_plus.device_id, verification_id="none", new_pin="9876"))
+    assert (missing.status, missing.code) == (403, "identity-check-required")
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    bad = problem(lambda: client.reset_pin(dsc_plus.device_id, verification_id=check.id, new_pin="98"))
+    assert bad.code == "invalid-request"
+    client.reset_pin(dsc_plus.device_id, verification_id=check.id, new_pin="9876")
+    used = problem(lambda: client.reset_pin(dsc_plus.device_id, verification_id=check.id, new_pin="5555"))
+    assert used.code == "identity-check-required"
+    dsc_plus.pin = "9876"
+    assert harness.login(alice, PASSWORD, dsc_plus).grant.scope == FULL_SCOPE
+    assert [e.detail["kind"] for e in client.audit(event="device.pin-reset")] == ["dsc-plus"]
+    card = harness.enroll(alice, "scc")
+    check = client.verify_identity(alice, method="phone-questions", agent="agent-7")
+    no_pin = problem(lambda: client.reset_pin(card.device_id, verification_id=check.id, new_pin="9876"))
+    assert no_pin.code == "invalid-request"
+
+
+@pytest.mark.parametrize(("equity", "allowed"), [("499999.99", False), ("500000", True), ("500000.01", True)])
 def test_a_dsc_plus_request_needs_the_equity_threshold(
     client: TokensimClient, harness: Harness, equity: str, allowed: bool
 ) -> None:
-    client.create_user("nina", PASSWORD, equity=equity)
-    token = session(harness, "nina", harness.enroll("nina", "scc"))
+    client.create_user("nina", PASSWORD, phones=[NUMBER], equity=equity, start_with_sms=False)
+    token = session(harness, "nina", harness.enroll("nina", "ib-key"))  # an IB Key user, as on the page
     if allowed:
         requested = client.request_device(token, "dsc-plus", pin="1234")
         assert requested.device.status == "pending"
@@ -211,3 +247,160 @@ def test_sms_codes_six_digits_single_use_ten_minutes_and_two_minutes_apart(
     assert problem(lambda: client.withdraw(token, "1.00", challenge_id=voice.id, answer=voice_code)).code == (
         "challenge-expired"
     )
+
+
+def _ios_app(harness: Harness, name: str) -> IbKeyApp:
+    app = IbKeyApp(
+        Provisioning(kind=DeviceKind.IB_KEY, serial=name), clock=harness.clock, rng=harness.rng, os="ios"
+    )
+    harness.apps[name] = app
+    return app
+
+
+def test_ios_recovery_needs_the_phones_pin_or_biometric_and_no_sms(
+    client: TokensimClient, harness: Harness
+) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+    client.enroll("nina", "ib-key")
+    app = _ios_app(harness, "iphone")
+    serial = _activate_on(harness, app, "nina", NUMBER, pin="2580")
+    app.reinstall()  # the keychain keeps the registration on iOS
+    assert app.users() == ["nina"]
+    texts = len(client.outbox())
+    started = client.ib_key_recovery("nina", PASSWORD, serial, os="ios")
+    assert (started.method, started.sent_to) == ("app", None)
+    assert started.challenge is not None
+    assert started.challenge.mode == "numeric"
+    question = started.challenge.challenge.question
+    assert question is not None
+    with pytest.raises(InvalidPin):
+        app.respond("nina", question, pin="0000")  # the phone's PIN unlocks the answer
+    device_id = started.device.id
+    wrong = problem(lambda: client.ib_key_recovery_answer(device_id, started.challenge.id, "00000000"))  # type: ignore[union-attr]
+    assert wrong.code == "wrong-answer"
+    answer = app.respond("nina", question, pin="2580")
+    assert client.ib_key_recovery_answer(device_id, started.challenge.id, answer) is None
+    assert len(client.outbox()) == texts  # nothing was texted
+    assert [e.detail["os"] for e in client.audit(event="ib-key.recovered")] == ["ios"]
+    # The OS is recorded: the next recovery needs no "os" to go the iOS way.
+    assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"
+
+
+def test_ios_recovery_by_sms_is_a_configuration_value(tmp_path: Path, clock: FixedClock) -> None:
+    config = fast_config(tmp_path, ib_key_ios_recovery_sms=True)
+    with in_process_client(config, clock) as client:
+        harness = Harness(client, clock=clock)
+        client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+        client.enroll("nina", "ib-key")
+        serial = _activate_on(harness, _ios_app(harness, "iphone"), "nina", NUMBER)
+        started = client.ib_key_recovery("nina", PASSWORD, serial, os="ios")
+        assert (started.method, started.sent_to) == ("sms", "+*******0020")
+
+
+@pytest.mark.parametrize("os", ["android", "ios"])
+def test_recovery_and_migration_ask_an_active_physical_device_instead_of_sms(
+    client: TokensimClient, harness: Harness, alice: str, os: str
+) -> None:
+    harness.enroll(alice, "ib-key")
+    card = harness.enroll(alice, "scc")
+    app = harness.app()
+    texts = len(client.outbox())
+    started = client.ib_key_recovery(alice, PASSWORD, app.key_id(alice), os=os)
+    if os == "ios":  # iOS recovery never texts: the app itself answers
+        assert started.method == "app"
+        return
+    assert started.method == "device"
+    assert started.challenge is not None
+    assert started.challenge.challenge.device == card.device_id
+    app.reinstall()
+    token = client.ib_key_recovery_answer(
+        started.device.id, started.challenge.id, harness.answer(card, started.challenge)
+    )
+    assert token is not None
+    _activate = app.begin_activation(alice, token, pin="2580")
+    assert client.activate_ib_key(_activate).serial == started.device.serial
+    assert len(client.outbox()) == texts
+    assert problem(
+        lambda: client.ib_key_recovery(alice, PASSWORD, started.device.serial, os="windows")
+    ).code == ("invalid-request")
+
+
+def test_a_migration_records_the_new_phones_os(client: TokensimClient, harness: Harness) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER], start_with_sms=False)
+    client.enroll("nina", "ib-key")
+    _activate_on(harness, harness.app("android-phone"), "nina", NUMBER)
+    assert problem(lambda: client.ib_key_migration("nina", PASSWORD, os="symbian")).code == "invalid-request"
+    started = client.ib_key_migration("nina", PASSWORD, os="ios")
+    assert started.method == "sms"  # case B: the SMS to the original number (and the phone's own PIN)
+    iphone = _ios_app(harness, "iphone")
+    serial = _activate_on(harness, iphone, "nina", NUMBER)
+    assert serial == started.device.serial
+    assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"
+
+
+def test_m2fs_keeps_physical_devices_beside_ib_key_and_sms_goes_unless_configured(
+    client: TokensimClient, harness: Harness, tmp_path: Path, clock: FixedClock
+) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER])
+    harness.enroll("nina", "dsc-plus")
+    client.enroll("nina", "ib-key")
+    _activate_on(harness, harness.app(), "nina", NUMBER)
+    assert _statuses(client, "nina") == [("phone", "revoked"), ("dsc-plus", "active"), ("ib-key", "active")]
+    assert [d.kind for d in client.login("nina", PASSWORD).devices] == ["dsc-plus", "ib-key"]  # the chooser
+    with in_process_client(fast_config(tmp_path / "keep", ib_key_removes_sms=False), clock) as other:
+        keeper = Harness(other, clock=clock)
+        other.create_user("nina", PASSWORD, phones=[NUMBER])
+        other.enroll("nina", "ib-key")
+        _activate_on(keeper, keeper.app(), "nina", NUMBER)
+        assert [(d.kind, d.status) for d in other.user("nina").devices] == [
+            ("phone", "active"),
+            ("ib-key", "active"),
+        ]
+
+
+def test_legacy_kinds_come_only_from_support_flagged_legacy(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    legacy = {kind: harness.enroll(alice, kind) for kind in ("scc", "dsc", "gold", "platinum")}
+    current = {kind: harness.enroll(alice, kind) for kind in ("dsc-plus", "ib-key")}
+    flags = {d.kind: d.legacy for d in client.user(alice).devices}
+    assert flags == {
+        "scc": True,
+        "dsc": True,
+        "gold": True,
+        "platinum": True,
+        "dsc-plus": False,
+        "ib-key": False,
+    }
+    enrolled = [e.detail.get("legacy", False) for e in client.audit(event="device.enrolled")]
+    assert enrolled == [True, True, True, True, False, False]
+    token = session(harness, alice, current["dsc-plus"])
+    for kind in legacy:
+        refused = problem(lambda k=kind: client.request_device(token, k, pin="1234"))  # type: ignore[misc]
+        assert (refused.code, "no longer issued" in refused.detail) == ("invalid-request", True)
+    assert problem(lambda: client.request_device(token, "ib-key")).code == "invalid-request"
+    assert client.request_device(token, "dsc-plus", pin="4321").device.legacy is False
+
+
+def test_ib_key_instant_activation_from_the_app_needs_funds_and_the_sms(
+    client: TokensimClient, harness: Harness
+) -> None:
+    client.create_user("nina", PASSWORD, phones=[NUMBER, "+15551230021"], start_with_sms=False)
+    refused = problem(lambda: client.ib_key_instant_activation("nina", PASSWORD))
+    assert (refused.status, refused.code) == (403, "not-eligible")
+    wrong = problem(lambda: client.ib_key_instant_activation("nina", "not the password"))
+    assert wrong.code == "invalid-credentials"
+    client.mark_funded("nina")
+    unknown = problem(lambda: client.ib_key_instant_activation("nina", PASSWORD, number="+15559999999"))
+    assert unknown.code == "invalid-request"
+    started = client.ib_key_instant_activation("nina", PASSWORD, number="+15551230021", os="ios")
+    assert (started.activation, started.sent_to, started.device.status) == (
+        "sms-token",
+        "+*******0021",
+        "pending",
+    )
+    app = _ios_app(harness, "iphone")
+    serial = _activate_on(harness, app, "nina", "+15551230021", pin="2580")
+    assert serial == started.device.serial
+    assert _statuses(client, "nina") == [("ib-key", "active")]
+    assert client.ib_key_recovery("nina", PASSWORD, serial).method == "app"  # the OS it gave is kept

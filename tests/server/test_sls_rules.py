@@ -51,8 +51,11 @@ def test_the_temporary_passcode_stages_end_at_their_boundaries() -> None:
     day = 86400
     assert temporary_stage(0, 2 * day - 1, config) == "full"
     assert temporary_stage(0, 2 * day, config) == "card-printing"
-    assert temporary_stage(0, 12 * day - 1, config) == "card-printing"
-    assert temporary_stage(0, 12 * day, config) == "expired"
+    assert temporary_stage(0, 10 * day - 1, config) == "card-printing"  # 8 days, the newer page
+    assert temporary_stage(0, 10 * day, config) == "expired"
+    older = config.replace(temporary_card_printing=10.0 * day)  # the older page's 10 days
+    assert temporary_stage(0, 12 * day - 1, older) == "card-printing"
+    assert temporary_stage(0, 12 * day, older) == "expired"
     short = config.replace(temporary_full_access=60.0, temporary_card_printing=60.0)
     assert [temporary_stage(0, t, short) for t in (59, 60, 119, 120)] == [
         "full",
@@ -69,7 +72,7 @@ def test_limits_and_what_remains() -> None:
         "phone": (200_000, 600_000),
         "scc": (200_000, 600_000),
         "online-scc": (200_000, 600_000),
-        "ib-key": (1_000_000, 1_000_000),
+        "ib-key": (200_000, 600_000),
         "dsc": (1_000_000, 1_500_000),
         "dsc-plus": (None, None),
         "gold": (None, None),
@@ -105,7 +108,15 @@ def test_every_rule_default_is_configurable_from_toml_values() -> None:
             "no_opt_out_jurisdictions": ["HK"],
             "signup_sms": False,
             "identity_check_ttl": 60,
+            "device_return_window": 86400,
+            "ib_key_removes_sms": False,
+            "ib_key_ios_recovery_sms": True,
         }
+    )
+    assert (config.device_return_window, config.ib_key_removes_sms, config.ib_key_ios_recovery_sms) == (
+        86400.0,
+        False,
+        True,
     )
     assert config.withdrawal_limits["phone"] == WithdrawalLimit(Decimal(1000), None)
     assert config.withdrawal_limits["dsc"] == DEFAULT_WITHDRAWAL_LIMITS["dsc"]

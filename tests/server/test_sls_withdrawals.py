@@ -6,32 +6,44 @@ it, across a weekend; concurrent withdrawals never pass a limit together (SQLite
 
 from __future__ import annotations
 
+from decimal import Decimal
 from functools import partial
+from pathlib import Path
 
 import pytest
 
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import TokensimClient
+from tokensim.server.config import ServerConfig, WithdrawalLimit
 from tokensim.server.errors import LimitExceeded
 from tokensim.server.harness import Harness
 from tokensim.server.service import Service
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, PHONE, fast_config
 from .race_helpers import (
     THREADS,
     enroll,
     race,
     two_services,  # noqa: F401 - the ``services`` fixture
 )
-from .sls_helpers import at, problem, session, static_login, step_up, temporary_passcode, withdraw
+from .sls_helpers import (
+    at,
+    in_process_client,
+    problem,
+    session,
+    static_login,
+    step_up,
+    temporary_passcode,
+    withdraw,
+)
 
 TUESDAY = "2024-01-09"
 LIMITED = [
     ("phone", "200000.00", "600000.00"),
     ("scc", "200000.00", "600000.00"),
     ("online-scc", "200000.00", "600000.00"),
-    ("ib-key", "1000000.00", "1000000.00"),
+    ("ib-key", "200000.00", "600000.00"),
     ("dsc", "1000000.00", "1500000.00"),
 ]
 
@@ -128,6 +140,38 @@ def test_the_device_that_answers_sets_the_limit(
     assert withdraw(client, harness, token, dsc_plus, "800000.00").device_kind == "dsc-plus"
     kinds = {r.device_kind: r.remaining_day_usd for r in client.withdrawal_limits(token)}
     assert kinds == {"dsc-plus": None, "scc": "0.00"}
+
+
+def test_above_200k_a_day_the_dsc_plus_confirms_not_ib_key(
+    client: TokensimClient, harness: Harness, clock: FixedClock, alice: str
+) -> None:
+    # The M2FS page's example: IB Key and DSC+ both enabled, more than 200K to withdraw.
+    clock.set(at(f"{TUESDAY} 10:00:00"))
+    ib_key, dsc_plus = harness.enroll(alice, "ib-key"), harness.enroll(alice, "dsc-plus")
+    token = session(harness, alice, ib_key)  # either device logs in
+    clock.advance(30)
+    refused = problem(lambda: withdraw(client, harness, token, ib_key, "200000.01"))
+    assert (refused.code, refused.body["remaining"]["remaining_day_usd"]) == ("limit-exceeded", "200000.00")
+    clock.advance(30)
+    assert withdraw(client, harness, token, ib_key, "200000.00").remaining.remaining_window_usd == "400000.00"
+    assert withdraw(client, harness, token, dsc_plus, "200000.01").device_kind == "dsc-plus"
+
+
+def test_the_overview_tables_ib_key_limits_are_a_configuration_value(
+    tmp_path: Path, clock: FixedClock
+) -> None:
+    mapping = fast_config(tmp_path).to_mapping() | {"withdrawal_limits": {"ib-key": [1_000_000, 1_000_000]}}
+    config = ServerConfig.from_mapping(mapping)
+    assert config.withdrawal_limits["ib-key"] == WithdrawalLimit(Decimal(1_000_000), Decimal(1_000_000))
+    with in_process_client(config, clock) as client:
+        client.create_user("alice", PASSWORD, phones=[PHONE], start_with_sms=False)
+        harness = Harness(client, clock=clock)
+        ib_key = harness.enroll("alice", "ib-key")
+        token = session(harness, "alice", ib_key)
+        clock.advance(30)
+        receipt = withdraw(client, harness, token, ib_key, "1000000.00")
+        left = (receipt.remaining.per_day_usd, receipt.remaining.remaining_window_usd)
+        assert left == ("1000000.00", "0.00")
 
 
 def test_each_withdrawal_needs_a_fresh_right_answer(
