@@ -174,12 +174,14 @@ def register(subparsers: Any) -> None:
     def common(parser: argparse.ArgumentParser, *, digits: bool = True) -> None:
         if digits:  # hotp and totp: the key or an otpauth URI
             source = parser.add_mutually_exclusive_group(required=True)
-            source.add_argument("--key", help="the secret, as hex (Base32 with --base32)")
+            source.add_argument(
+                "--key", help="the secret, as hex (Base32 with --base32); no default: this or --uri"
+            )
             source.add_argument(
                 "--uri",
                 metavar="OTPAUTH_URI",
                 help="an otpauth:// URI: its secret, algorithm, digits and period or counter "
-                "(an option given as well wins)",
+                "(an option given as well wins); no default: this or --key",
             )
         else:
             parser.add_argument("--key", required=True, help="the secret, as hex (Base32 with --base32)")
@@ -199,7 +201,7 @@ def register(subparsers: Any) -> None:
     hotp_parser = algorithms.add_parser("hotp", help="event-based code (RFC 4226)")
     common(hotp_parser)
     hotp_parser.add_argument(
-        "--counter", type=_unsigned, help="the counter value (required unless the URI has one)"
+        "--counter", type=_unsigned, help="the counter value (default: the URI's; required when it has none)"
     )
     hotp_parser.set_defaults(handler=_run_hotp, algorithm="hotp")
 
