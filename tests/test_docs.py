@@ -10,7 +10,9 @@ A fenced block is preceded by a marker that says how it is run:
                                 runs in the background until the guide's examples end
 ``<!-- test: interactive -->``  commands that wait for a person (the keypad): their arguments are parsed
 
-Each guide runs in its own temporary folder, its blocks in order, with ``tokensim`` on the PATH.
+Each guide runs in its own temporary folder, its blocks in order, as in a clone after ``make run``:
+the folder has a ``.venv`` (a link to this venv) and no venv is on the PATH, so a command that says
+plain ``tokensim`` fails as it would for a reader who did not activate the venv.
 """
 
 from __future__ import annotations
@@ -95,27 +97,20 @@ def test_the_readme_links_every_guide() -> None:
         assert f"(docs/{guide})" in readme
 
 
-#: Guides whose commands call ``.venv/bin/tokensim`` as typed in the clone, with no venv activated.
-CLONE_GUIDES = ("qa.md",)
+def _as_clone(folder: Path) -> dict[str, str]:
+    """Make ``folder`` look like a clone after ``make run`` (a ``.venv``, a link to this venv); its shell's
+    environment, with no venv on the PATH."""
+    (folder / ".venv").symlink_to(Path(sys.executable).parent.parent, target_is_directory=True)
+    return _without_venv_on_path()
 
 
 class _Console:
-    """Runs console blocks in one folder; keeps background commands until :meth:`close`.
+    """Runs console blocks in one folder made to look like a clone (:func:`_as_clone`); keeps background
+    commands until :meth:`close`."""
 
-    The folder has a ``.venv`` (a link to this venv), as a clone has after ``make run``. With
-    ``activated`` the venv's ``bin`` is on the PATH too, as after ``. .venv/bin/activate``.
-    """
-
-    def __init__(self, folder: Path, *, activated: bool = True) -> None:
+    def __init__(self, folder: Path) -> None:
         self.folder = folder
-        (folder / ".venv").symlink_to(Path(sys.executable).parent.parent, target_is_directory=True)
-        if activated:
-            self.environ = {
-                k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)
-            }
-            self.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{self.environ.get('PATH', '')}"
-        else:
-            self.environ = _without_venv_on_path()
+        self.environ = _as_clone(folder)
         self.background: list[subprocess.Popen[bytes]] = []
 
     def run(self, block: Block, guide: str) -> None:
@@ -164,7 +159,7 @@ class _Console:
 def test_the_guide_examples_run(guide: str, pytester: pytest.Pytester) -> None:
     blocks = [b for b in _blocks(guide) if b.kind is not None]
     assert blocks, f"{guide} has no example to run"
-    console = _Console(pytester.path, activated=guide not in CLONE_GUIDES)
+    console = _Console(pytester.path)
     try:
         for number, block in enumerate(blocks):
             where = f"{guide}:{block.line}"
@@ -193,10 +188,7 @@ def test_the_guide_examples_run(guide: str, pytester: pytest.Pytester) -> None:
                 console.run(block, guide)
             elif block.kind == "interactive":
                 for command, _expected in _commands(block.body):
-                    words = shlex.split(command)
-                    expected = ".venv/bin/tokensim" if guide in CLONE_GUIDES else "tokensim"
-                    assert words[0] == expected, f"{where}: {command}"
-                    build_parser().parse_args(words[1:])  # exits (fails the test) on an unknown option
+                    _check_command_line(command, where)
             else:
                 pytest.fail(f"{where}: unknown marker {block.kind!r}")
     finally:
@@ -223,20 +215,112 @@ def test_the_guide_pytest_examples_pass_in_strict_mode(guide: str, pytester: pyt
         assert not outcomes.get("errors"), where
 
 
-def test_the_readme_code_examples_print_what_it_shows() -> None:
+def test_the_readme_code_examples_print_what_it_shows(tmp_path: Path) -> None:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     section = readme[readme.index("## Check a code by hand") :]
     section = section[: section.index("\n## ", 1)]
     bodies = [m.group("body") for m in _BLOCK.finditer(section) if m.group("lang") == "sh"]
     commands = _commands("".join(bodies).replace("\\\n", " "))
     assert len(commands) >= 6
-    environ = {k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)}
-    environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{environ.get('PATH', '')}"
+    environ = _as_clone(tmp_path)
     for command, expected in commands:
         done = subprocess.run(
-            ["bash", "-c", command], env=environ, capture_output=True, text=True, timeout=60, check=False
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env=environ,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert (done.returncode, done.stdout) == (0, expected), f"README: $ {command}\n{done.stderr}"
+
+
+def _readme_commands() -> list[tuple[int, str]]:
+    """Every command line of the README's ``sh`` blocks, with its line number: after ``$ `` in a block
+    that shows output, else every line; a line ending in ``\\`` goes on on the next."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    found: list[tuple[int, str]] = []
+    for match in _BLOCK.finditer(readme):
+        if match.group("lang") != "sh":
+            continue
+        first = readme.count("\n", 0, match.start("body")) + 1
+        lines = match.group("body").splitlines()
+        prompted = any(line.startswith("$ ") for line in lines)
+        pending: tuple[int, str] | None = None
+        for number, line in enumerate(lines, first):
+            if pending is not None:
+                number, line = pending[0], f"{pending[1]} {line.strip()}"
+                pending = None
+            elif prompted:
+                if not line.startswith("$ "):
+                    continue  # output
+                line = line[2:]
+            if line.endswith("\\"):
+                pending = (number, line[:-1])
+            elif line.strip():
+                found.append((number, line))
+    return found
+
+
+def test_the_readme_quick_start_is_two_make_commands() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Quick start") :]
+    section = section[: section.index("\n## ", 1)]
+    lines = [m.group("body") for m in _BLOCK.finditer(section) if m.group("lang") == "sh"]
+    commands = [shlex.split(line, comments=True) for line in "".join(lines).splitlines()]
+    assert [c for c in commands if c] == [["make", "run"], ["make", "test"]]
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    assert re.search(r"^run:", makefile, re.M)
+    assert re.search(r"^test:", makefile, re.M)
+
+
+def test_every_readme_command_runs_from_the_clone_as_typed() -> None:
+    # The blocks not run above need a board, a person at the keypad or minutes of load: each is
+    # checked for what a reader types (the venv's programs by their path, tokensim's options).
+    commands = _readme_commands()
+    assert len(commands) >= 20, commands
+    for number, command in commands:
+        _check_command_line(command, f"README.md:{number}")
+
+
+#: Programs the venv of ``make run`` provides: typed in the clone, they need their ``.venv/bin`` path.
+_VENV_PROGRAMS = ("tokensim", "python", "python3", "pip", "pip3", "pytest", "ruff", "mypy")
+
+
+def _words(command: str) -> list[list[str]]:
+    """The simple commands of a shell command line, each as its words, ``VAR=value`` prefixes left out."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""  # bash starts a comment only at a word's start, shlex anywhere in one
+    segments: list[list[str]] = [[]]
+    for token in lexer:
+        if token.startswith("#"):
+            break
+        if token in ("|", "||", "&&", "&", ";"):
+            segments.append([])
+        elif segments[-1] or not re.fullmatch(r"[A-Za-z_]\w*=.*", token):
+            segments[-1].append(token)
+    return [words for words in segments if words]
+
+
+def _check_command_line(command: str, where: str) -> None:
+    """A command line a reader types in the clone after ``make run``, with no venv activated: the venv's
+    programs called by their ``.venv/bin`` path, ``tokensim``'s arguments accepted by its parser, a
+    Python script that exists."""
+    for words in _words(command):
+        program, name = words[0], Path(words[0]).name
+        if name in _VENV_PROGRAMS:
+            assert program == f".venv/bin/{name}", (
+                f"{where}: {command}\n  {program!r} needs an activated venv: write .venv/bin/{name}"
+            )
+        if name == "tokensim":
+            try:
+                build_parser().parse_args(words[1:])
+            except SystemExit as refused:
+                pytest.fail(f"{where}: {command}\n  tokensim refuses these arguments (exit {refused.code})")
+        elif name.startswith("python") and len(words) > 1 and not words[1].startswith("-"):
+            assert (ROOT / words[1]).is_file(), f"{where}: {command}\n  no script {words[1]}"
 
 
 # -- the banner of ``tokensim serve --demo`` ----------------------------------------------------
