@@ -37,6 +37,7 @@ from tokensim.server.errors import (
     WrongAnswer,
 )
 from tokensim.server.lifecycle import hold_reserve, on_activated, promote_due
+from tokensim.server.login import end_sessions
 from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
 from tokensim.server.rules import identity_digest
 from tokensim.server.verify import (
@@ -395,6 +396,9 @@ class Accounts:
                     update(Device)
                     .where(Device.id == replaces, Device.status != "revoked")
                     .values(status="revoked", revoked_at=now),
+                )
+                end_sessions(
+                    core, session, now, user_id=user.id, device_id=replaces, reason="device-replaced"
                 )
             if device_kind is DeviceKind.IB_KEY and text_token:
                 token = self.activation_token(session, device, now)
@@ -922,6 +926,7 @@ class Accounts:
             user = self._user(session, username)
             user.status = "closed"
             user.closed_at = now
+            end_sessions(core, session, now, user_id=user.id, reason="account-closed")
             core.audit.record(
                 session,
                 now,
@@ -956,6 +961,9 @@ class Accounts:
             if device.status != "revoked":
                 device.status = "revoked"
                 device.revoked_at = now
+            end_sessions(
+                core, session, now, user_id=device.user_id, device_id=device_id, reason="device-reported"
+            )
             held = update(Reserve).where(Reserve.device_id == device_id, Reserve.status == "held")
             settled = changed(session, held.values(status=reserve_status, settled_at=now))
             user = session.get(User, device.user_id)
@@ -1010,6 +1018,10 @@ class Accounts:
             changed(session, update(Device).where(Device.id == device_id).values(**values))
             user = session.get(User, device.user_id)
             assert user is not None
+            if "revoked_at" in values:
+                end_sessions(
+                    core, session, now, user_id=user.id, device_id=device_id, reason="device-revoked"
+                )
             core.audit.record(
                 session,
                 now,

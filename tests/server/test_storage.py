@@ -29,9 +29,9 @@ from .conftest import NO_ENV, PASSWORD, PHONE
 
 
 def _check_schema(db: Database) -> None:
-    assert db.migrate() == "0002"
-    assert db.migrate() == "0002"  # a second start changes nothing
-    assert db.revision() == "0002"
+    assert db.migrate() == "0003"
+    assert db.migrate() == "0003"  # a second start changes nothing
+    assert db.revision() == "0003"
     with db.engine.connect() as connection:
         assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
 
