@@ -11,6 +11,12 @@ write transaction; then one write transaction applies the outcome with condition
 
 Of several concurrent submissions of one right answer, on one process or several, exactly one sees
 all of its UPDATEs match; the others roll back and get "replayed".
+
+Before an answer is checked at all, it is *taken* from the challenge's and the device's budgets
+(:meth:`Throttle.take_answer`, committed first), so N parallel guesses are checked at most up to
+``challenge_max_attempts`` per challenge and ``device_max_failures`` per device. A right answer that
+holds one of those attempts is accepted even when wrong answers of the same burst closed the
+challenge or locked the device meanwhile: it is never told "replayed", which would say it was right.
 """
 
 from __future__ import annotations
@@ -22,8 +28,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from tokensim.protocol.cards import CodeCard
@@ -53,6 +59,7 @@ from tokensim.server.errors import (
     WrongAnswer,
 )
 from tokensim.server.models import CardCell, Challenge, Device, Login, User
+from tokensim.server.throttle import FailureOutcome, Taken, storage_unavailable
 from tokensim.server.verify import (
     Accepted,
     DeviceSecrets,
@@ -88,11 +95,20 @@ _LOAD = PreparedLoad(
     .where(Challenge.id == bindparam("id"))
 )
 #: The challenge moves to ``answered`` once: only from the status the answer expects, before it expires.
+#: An answer that took one of the challenge's attempts also answers it when the other attempts of its
+#: burst closed it meanwhile (``closed`` with every attempt taken; a superseded texted token is
+#: closed with attempts left, and stays closed).
 _ANSWERED = Prepared(
     update(Challenge)
     .where(
         Challenge.id == bindparam("challenge_id"),
-        Challenge.status == bindparam("expected"),
+        or_(
+            Challenge.status == bindparam("expected"),
+            and_(
+                Challenge.status == bindparam("closed"),
+                Challenge.attempts >= bindparam("max_attempts"),
+            ),
+        ),
         Challenge.expires_at > bindparam("now"),
     )
     .values(status="answered", answered_at=bindparam("now"))
@@ -117,11 +133,13 @@ _ACCOUNT_SUCCESS = Prepared(
 
 @cache
 def _device_success(step: bool, counter: bool) -> Prepared:
-    """A right answer resets the device's counters; its TOTP step and OCRA counter only move forward."""
-    conditions = [
-        Device.id == bindparam("device_id"),
-        or_(Device.locked_until.is_(None), Device.locked_until <= bindparam("now")),
-    ]
+    """A right answer resets the device's counters; its TOTP step and OCRA counter only move forward.
+
+    The lock is not a condition: the answer took its attempt while the device was unlocked
+    (:meth:`Throttle.take_answer`), and a lock a wrong answer of the same burst set meanwhile must
+    not turn the right answer into a "replayed" one.
+    """
+    conditions = [Device.id == bindparam("device_id")]
     values: dict[str, object] = {"failures": 0, "lockouts": 0, "locked_until": None}
     if step:
         conditions.append(or_(Device.last_step.is_(None), Device.last_step < bindparam("new_step")))
@@ -451,6 +469,7 @@ class Challenges:
         self._check_state(challenge, device, user, now)
         expected_status = "open"
         accepted = Accepted()
+        taken: Taken | None = None
         if challenge.form == ChallengeForm.PUSH.value:
             if challenge.status == "open":
                 raise PushPending("waiting for the phone", retry_after=1.0)
@@ -462,6 +481,7 @@ class Challenges:
             if challenge.sealed is not None:
                 raw = core.keys.open(challenge.sealed, "challenges", challenge.id, "sealed")
                 secrets = DeviceSecrets.from_bytes(raw)
+            taken = self._take(challenge, device, user, now)
             try:
                 accepted = check_answer(
                     device_state(device),
@@ -478,20 +498,23 @@ class Challenges:
                     hasher=core.hasher,
                 )
             except ReplayedCode:
-                self._failed(challenge, device, user, now, count=False, reason="replayed")
+                self._failed(challenge, device, user, now, count=False, reason="replayed", taken=taken)
                 raise
             except InvalidCode:
-                error = self._failed(challenge, device, user, now, count=True, reason="wrong")
+                error = self._failed(challenge, device, user, now, count=True, reason="wrong", taken=taken)
                 assert error is not None
                 raise error from None
         try:
             return self._apply(challenge, device, user, accepted, expected_status, now, complete)
-        except ReplayedCode:
-            self._record(challenge, user, now, "challenge.answer", "replayed", {})
+        except TokensimError as e:
+            # A right answer that did not win (replayed, or its login finished): not a guess, so
+            # the attempt it took from the device goes back.
+            self._untake(challenge, device, user, now, taken, replayed=isinstance(e, ReplayedCode))
             raise
 
     def _check_state(self, challenge: Challenge, device: Device, user: User, now: float) -> None:
         if challenge.status == "answered":
+            self._record(challenge, user, now, "challenge.answer", "replayed", {"reason": "answered"})
             raise ReplayedCode("this challenge was answered already")
         if challenge.status == "closed":
             raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
@@ -500,8 +523,66 @@ class Challenges:
         if challenge.expires_at <= now:
             self._record(challenge, user, now, "challenge.answer", "expired", {})
             raise ExpiredChallenge("the challenge expired; ask for a new one")
-        self._core.throttle.check_account(user)
-        self._core.throttle.check_device(device, now)
+        try:
+            self._core.throttle.check_account(user)
+            self._core.throttle.check_device(device, now)
+        except (AccountLocked, DeviceLocked) as refused:
+            reason = "account-locked" if isinstance(refused, AccountLocked) else "device-locked"
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": reason})
+            raise
+
+    def _untake(
+        self,
+        challenge: Challenge,
+        device: Device,
+        user: User,
+        now: float,
+        taken: Taken | None,
+        *,
+        replayed: bool,
+    ) -> None:
+        core = self._core
+        try:
+            with core.db.write() as session:
+                if taken is not None:
+                    core.throttle.give_back_answer(session, device.id, taken)
+                if replayed:
+                    core.audit.record(
+                        session,
+                        now,
+                        "challenge.answer",
+                        actor="user",
+                        outcome="replayed",
+                        user_id=user.id,
+                        username=user.username,
+                        device_id=device.id,
+                        detail={"purpose": challenge.purpose, "mode": challenge.mode},
+                    )
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
+
+    def _take(self, challenge: Challenge, device: Device, user: User, now: float) -> Taken:
+        """Take the answer's attempt before it is checked; a refusal is audited and raised.
+
+        Raises:
+            ChallengeClosed, DeviceLocked: no attempt left (the answer is not checked).
+            StorageUnavailable: the attempt could not be recorded (the answer is not checked).
+        """
+        core = self._core
+        try:
+            with core.db.write() as session:
+                return core.throttle.take_answer(session, challenge.id, device.id, now)
+        except (ChallengeClosed, DeviceLocked) as refused:
+            reason = "challenge-closed" if isinstance(refused, ChallengeClosed) else "device-locked"
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": reason})
+            if isinstance(refused, DeviceLocked):
+                raise DeviceLocked(
+                    f"device {device.serial} is locked after repeated wrong answers",
+                    retry_after=refused.retry_after,
+                ) from None
+            raise
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
 
     def _record(
         self,
@@ -512,43 +593,86 @@ class Challenges:
         outcome: str,
         detail: dict[str, object],
     ) -> None:
-        with self._core.db.write() as session:
-            self._core.audit.record(
-                session,
-                now,
-                event,
-                actor="user",
-                outcome=outcome,
-                user_id=user.id,
-                username=user.username,
-                device_id=challenge.device_id,
-                detail={"purpose": challenge.purpose, "mode": challenge.mode} | detail,
-            )
+        try:
+            with self._core.db.write() as session:
+                self._core.audit.record(
+                    session,
+                    now,
+                    event,
+                    actor="user",
+                    outcome=outcome,
+                    user_id=user.id,
+                    username=user.username,
+                    device_id=challenge.device_id,
+                    detail={"purpose": challenge.purpose, "mode": challenge.mode} | detail,
+                )
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
 
     def _failed(
-        self, challenge: Challenge, device: Device, user: User, now: float, *, count: bool, reason: str
+        self,
+        challenge: Challenge,
+        device: Device,
+        user: User,
+        now: float,
+        *,
+        count: bool,
+        reason: str,
+        taken: Taken | None = None,
     ) -> TokensimError | None:
-        """Record a failed answer; return the error to raise (``None`` when nothing was counted)."""
+        """Record a failed answer; return the error to raise (``None`` when nothing was counted).
+
+        ``taken``: the attempt was taken before the check (:meth:`_take`), so the challenge's and the
+        device's counters hold it already; without it they are counted here.
+
+        Raises:
+            StorageUnavailable: the failure could not be recorded.
+        """
+        try:
+            return self._record_failure(challenge, device, user, now, count=count, reason=reason, taken=taken)
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
+
+    def _record_failure(
+        self,
+        challenge: Challenge,
+        device: Device,
+        user: User,
+        now: float,
+        *,
+        count: bool,
+        reason: str,
+        taken: Taken | None,
+    ) -> TokensimError | None:
         core = self._core
         max_attempts = core.config.challenge_max_attempts
         with core.db.write() as session:
-            attempts = session.execute(
-                update(Challenge)
-                .where(
-                    Challenge.id == challenge.id,
-                    Challenge.status == "open",
-                    Challenge.attempts < max_attempts,
-                )
-                .values(attempts=Challenge.attempts + 1)
-                .returning(Challenge.attempts)
-                .execution_options(synchronize_session=False)
-            ).scalar()
+            if taken is None:
+                attempts = session.execute(
+                    update(Challenge)
+                    .where(
+                        Challenge.id == challenge.id,
+                        Challenge.status == "open",
+                        Challenge.attempts < max_attempts,
+                    )
+                    .values(attempts=Challenge.attempts + 1)
+                    .returning(Challenge.attempts)
+                    .execution_options(synchronize_session=False)
+                ).scalar()
+            else:
+                attempts = taken.attempts
             if attempts is not None and attempts >= max_attempts:
                 still_open = update(Challenge).where(Challenge.id == challenge.id, Challenge.status == "open")
                 changed(session, still_open.values(status="closed"))
             outcome = None
-            if count:
+            if count and taken is None:
                 outcome = core.throttle.second_factor_failed(session, device.id, user.id, now)
+            elif count and taken is not None:
+                remaining = 0 if taken.device_locked_for else core.config.device_max_failures - taken.failures
+                locked = core.throttle.answer_failed(session, user.id, now)
+                outcome = FailureOutcome(remaining, taken.device_locked_for, locked)
+            elif taken is not None:
+                core.throttle.give_back_answer(session, device.id, taken)
             detail: dict[str, object] = {
                 "purpose": challenge.purpose,
                 "mode": challenge.mode,
@@ -614,7 +738,14 @@ class Challenges:
     ) -> _T:
         core = self._core
         with core.db.write() as session:
-            answered = {"challenge_id": challenge.id, "expected": expected_status, "now": now}
+            answered = {
+                "challenge_id": challenge.id,
+                "expected": expected_status,
+                # Only an answer that took an attempt (not a push approval) answers a closed challenge.
+                "closed": "closed" if expected_status == "open" else expected_status,
+                "max_attempts": core.config.challenge_max_attempts,
+                "now": now,
+            }
             if changed(session, _ANSWERED, answered) != 1:
                 raise ReplayedCode("this challenge was answered already")
             moved = changed(

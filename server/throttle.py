@@ -49,8 +49,14 @@ from sqlalchemy.orm import Session
 from tokensim.protocol.errors import DeviceLocked
 from tokensim.server.config import ServerConfig
 from tokensim.server.db import changed
-from tokensim.server.errors import AccountLocked, InvalidCredentials, StorageUnavailable, TooManyAttempts
-from tokensim.server.models import Device, PasswordThrottle, User
+from tokensim.server.errors import (
+    AccountLocked,
+    ChallengeClosed,
+    InvalidCredentials,
+    StorageUnavailable,
+    TooManyAttempts,
+)
+from tokensim.server.models import Challenge, Device, PasswordThrottle, User
 
 if TYPE_CHECKING:
     from tokensim.server.core import Core
@@ -59,6 +65,7 @@ __all__ = [
     "CLIENT_ADDRESS",
     "FailureOutcome",
     "PasswordKeys",
+    "Taken",
     "Throttle",
     "lockout_seconds",
     "storage_unavailable",
@@ -93,6 +100,23 @@ class FailureOutcome:
     attempts_remaining: int
     device_locked_for: float | None
     account_locked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Taken:
+    """What taking one answer from its budgets left.
+
+    Attributes:
+        attempts: the challenge's attempts, this one included.
+        failures: the device's consecutive failures, this one included.
+        device_locked_for: seconds the device is now locked, if this answer took its last failure.
+        device_locked_until: when that lock ends.
+    """
+
+    attempts: int
+    failures: int
+    device_locked_for: float | None = None
+    device_locked_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +186,98 @@ class Throttle:
             raise AccountLocked(
                 "the account is locked after too many consecutive second-factor failures; contact support"
             )
+
+    def take_answer(self, session: Session, challenge_id: str, device_id: str, now: float) -> Taken:
+        """Take one answer from the challenge's and the device's budgets, or refuse it, before it is checked.
+
+        Two conditional UPDATEs in the caller's transaction (committed before the answer is
+        checked): the challenge's attempts below ``challenge_max_attempts`` while it is open, the
+        device's failures below ``device_max_failures`` while it is not locked. The answer that takes
+        the device's last failure locks it at once (a right answer lifts the lock again), so a
+        process that dies between the check and its outcome leaves no device locked for good.
+
+        Raises:
+            ChallengeClosed: the challenge has no attempt left.
+            DeviceLocked: the device is locked (``retry_after``).
+        """
+        config = self._config
+        attempts = session.execute(
+            update(Challenge)
+            .where(
+                Challenge.id == challenge_id,
+                Challenge.status == "open",
+                Challenge.attempts < config.challenge_max_attempts,
+            )
+            .values(attempts=Challenge.attempts + 1)
+            .returning(Challenge.attempts)
+            .execution_options(synchronize_session=False)
+        ).scalar()
+        if attempts is None:
+            raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
+        taken = session.execute(
+            update(Device)
+            .where(
+                Device.id == device_id,
+                or_(Device.locked_until.is_(None), Device.locked_until <= now),
+                Device.failures < config.device_max_failures,
+            )
+            .values(failures=Device.failures + 1)
+            .returning(Device.failures, Device.lockouts)
+            .execution_options(synchronize_session=False)
+        ).one_or_none()
+        if taken is None:
+            until = session.scalar(select(Device.locked_until).where(Device.id == device_id))
+            raise DeviceLocked(
+                "the device is locked after repeated wrong answers",
+                retry_after=max(1.0, (until or now) - now),
+            )
+        failures, lockouts = taken
+        if failures < config.device_max_failures:
+            return Taken(attempts, failures)
+        locked_for = lockout_seconds(lockouts, config.device_lockout, config.device_lockout_max)
+        changed(
+            session,
+            update(Device)
+            .where(Device.id == device_id)
+            .values(failures=0, lockouts=Device.lockouts + 1, locked_until=now + locked_for),
+        )
+        return Taken(attempts, failures, locked_for, now + locked_for)
+
+    def give_back_answer(self, session: Session, device_id: str, taken: Taken) -> None:
+        """An answer that was no guess (a replayed code, a right answer to a finished login) gives
+        its device failure back, and lifts the lock it set, if it set one that still stands."""
+        if taken.device_locked_until is None:
+            changed(
+                session,
+                update(Device)
+                .where(Device.id == device_id, Device.failures > 0)
+                .values(failures=Device.failures - 1),
+            )
+            return
+        changed(
+            session,
+            update(Device)
+            .where(Device.id == device_id, Device.locked_until == taken.device_locked_until)
+            .values(
+                locked_until=None,
+                lockouts=case((Device.lockouts > 0, Device.lockouts - 1), else_=0),
+                failures=self._config.device_max_failures - 1,
+            ),
+        )
+
+    def answer_failed(self, session: Session, user_id: str, now: float) -> bool:
+        """Count a wrong answer (already taken from its device) against the account; whether it locked."""
+        (account_failures,) = session.execute(
+            update(User)
+            .where(User.id == user_id)
+            .values(factor_failures=User.factor_failures + 1)
+            .returning(User.factor_failures)
+            .execution_options(synchronize_session=False)
+        ).one()
+        if account_failures < self._config.account_max_failures:
+            return False
+        unlocked = update(User).where(User.id == user_id, User.account_locked_at.is_(None))
+        return changed(session, unlocked.values(account_locked_at=now)) == 1
 
     def second_factor_failed(
         self, session: Session, device_id: str, user_id: str, now: float
