@@ -12,11 +12,13 @@ write transaction; then one write transaction applies the outcome with condition
 Of several concurrent submissions of one right answer, on one process or several, exactly one sees
 all of its UPDATEs match; the others roll back and get "replayed".
 
-Before an answer is checked at all, it is *taken* from the challenge's and the device's budgets
-(:meth:`Throttle.take_answer`, committed first), so N parallel guesses are checked at most up to
-``challenge_max_attempts`` per challenge and ``device_max_failures`` per device. A right answer that
-holds one of those attempts is accepted even when wrong answers of the same burst closed the
-challenge or locked the device meanwhile: it is never told "replayed", which would say it was right.
+Every limit is part of the UPDATE that counts against it, so N parallel guesses get at most
+``challenge_max_attempts`` answers per challenge and ``device_max_failures`` per device, whatever
+process each came to: a wrong answer counts only while the challenge has attempts left and the
+device is unlocked (:meth:`Throttle.device_failed`), a right one is applied only then too. An answer
+that loses that race is refused as ``challenge-closed`` or ``device-locked`` (audited as
+``refused``), which is what every guess gets at that moment: a right answer inside a burst of
+wrong ones is accepted or refused like them, never told "replayed".
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TypeVar
 
-from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,7 +61,7 @@ from tokensim.server.errors import (
     WrongAnswer,
 )
 from tokensim.server.models import CardCell, Challenge, Device, Login, User
-from tokensim.server.throttle import FailureOutcome, Taken, storage_unavailable
+from tokensim.server.throttle import FailureOutcome, storage_unavailable
 from tokensim.server.verify import (
     Accepted,
     DeviceSecrets,
@@ -95,20 +97,12 @@ _LOAD = PreparedLoad(
     .where(Challenge.id == bindparam("id"))
 )
 #: The challenge moves to ``answered`` once: only from the status the answer expects, before it expires.
-#: An answer that took one of the challenge's attempts also answers it when the other attempts of its
-#: burst closed it meanwhile (``closed`` with every attempt taken; a superseded texted token is
-#: closed with attempts left, and stays closed).
+#: (The wrong answer that takes a challenge's last attempt closes it in the same transaction.)
 _ANSWERED = Prepared(
     update(Challenge)
     .where(
         Challenge.id == bindparam("challenge_id"),
-        or_(
-            Challenge.status == bindparam("expected"),
-            and_(
-                Challenge.status == bindparam("closed"),
-                Challenge.attempts >= bindparam("max_attempts"),
-            ),
-        ),
+        Challenge.status == bindparam("expected"),
         Challenge.expires_at > bindparam("now"),
     )
     .values(status="answered", answered_at=bindparam("now"))
@@ -133,13 +127,11 @@ _ACCOUNT_SUCCESS = Prepared(
 
 @cache
 def _device_success(step: bool, counter: bool) -> Prepared:
-    """A right answer resets the device's counters; its TOTP step and OCRA counter only move forward.
-
-    The lock is not a condition: the answer took its attempt while the device was unlocked
-    (:meth:`Throttle.take_answer`), and a lock a wrong answer of the same burst set meanwhile must
-    not turn the right answer into a "replayed" one.
-    """
-    conditions = [Device.id == bindparam("device_id")]
+    """A right answer resets the device's counters; its TOTP step and OCRA counter only move forward."""
+    conditions = [
+        Device.id == bindparam("device_id"),
+        or_(Device.locked_until.is_(None), Device.locked_until <= bindparam("now")),
+    ]
     values: dict[str, object] = {"failures": 0, "lockouts": 0, "locked_until": None}
     if step:
         conditions.append(or_(Device.last_step.is_(None), Device.last_step < bindparam("new_step")))
@@ -469,7 +461,6 @@ class Challenges:
         self._check_state(challenge, device, user, now)
         expected_status = "open"
         accepted = Accepted()
-        taken: Taken | None = None
         if challenge.form == ChallengeForm.PUSH.value:
             if challenge.status == "open":
                 raise PushPending("waiting for the phone", retry_after=1.0)
@@ -481,7 +472,6 @@ class Challenges:
             if challenge.sealed is not None:
                 raw = core.keys.open(challenge.sealed, "challenges", challenge.id, "sealed")
                 secrets = DeviceSecrets.from_bytes(raw)
-            taken = self._take(challenge, device, user, now)
             try:
                 accepted = check_answer(
                     device_state(device),
@@ -498,25 +488,30 @@ class Challenges:
                     hasher=core.hasher,
                 )
             except ReplayedCode:
-                self._failed(challenge, device, user, now, count=False, reason="replayed", taken=taken)
+                self._failed(challenge, device, user, now, count=False, reason="replayed")
                 raise
             except InvalidCode:
-                error = self._failed(challenge, device, user, now, count=True, reason="wrong", taken=taken)
+                error = self._failed(challenge, device, user, now, count=True, reason="wrong")
                 assert error is not None
                 raise error from None
         try:
             return self._apply(challenge, device, user, accepted, expected_status, now, complete)
-        except TokensimError as e:
-            # A right answer that did not win (replayed, or its login finished): not a guess, so
-            # the attempt it took from the device goes back.
-            self._untake(challenge, device, user, now, taken, replayed=isinstance(e, ReplayedCode))
+        except ReplayedCode:
+            self._record(challenge, user, now, "challenge.answer", "replayed", {})
             raise
+        except (ChallengeClosed, DeviceLocked) as refused:
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": _reason(refused)})
+            raise
+        except DBAPIError as e:
+            # Right or wrong, an answer whose outcome cannot be stored is not answered.
+            raise storage_unavailable(e) from e
 
     def _check_state(self, challenge: Challenge, device: Device, user: User, now: float) -> None:
         if challenge.status == "answered":
             self._record(challenge, user, now, "challenge.answer", "replayed", {"reason": "answered"})
             raise ReplayedCode("this challenge was answered already")
         if challenge.status == "closed":
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": "challenge-closed"})
             raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
         if challenge.status == "denied":
             raise PushDenied("the request was denied on the phone")
@@ -530,59 +525,6 @@ class Challenges:
             reason = "account-locked" if isinstance(refused, AccountLocked) else "device-locked"
             self._record(challenge, user, now, "challenge.answer", "refused", {"reason": reason})
             raise
-
-    def _untake(
-        self,
-        challenge: Challenge,
-        device: Device,
-        user: User,
-        now: float,
-        taken: Taken | None,
-        *,
-        replayed: bool,
-    ) -> None:
-        core = self._core
-        try:
-            with core.db.write() as session:
-                if taken is not None:
-                    core.throttle.give_back_answer(session, device.id, taken)
-                if replayed:
-                    core.audit.record(
-                        session,
-                        now,
-                        "challenge.answer",
-                        actor="user",
-                        outcome="replayed",
-                        user_id=user.id,
-                        username=user.username,
-                        device_id=device.id,
-                        detail={"purpose": challenge.purpose, "mode": challenge.mode},
-                    )
-        except DBAPIError as e:
-            raise storage_unavailable(e) from e
-
-    def _take(self, challenge: Challenge, device: Device, user: User, now: float) -> Taken:
-        """Take the answer's attempt before it is checked; a refusal is audited and raised.
-
-        Raises:
-            ChallengeClosed, DeviceLocked: no attempt left (the answer is not checked).
-            StorageUnavailable: the attempt could not be recorded (the answer is not checked).
-        """
-        core = self._core
-        try:
-            with core.db.write() as session:
-                return core.throttle.take_answer(session, challenge.id, device.id, now)
-        except (ChallengeClosed, DeviceLocked) as refused:
-            reason = "challenge-closed" if isinstance(refused, ChallengeClosed) else "device-locked"
-            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": reason})
-            if isinstance(refused, DeviceLocked):
-                raise DeviceLocked(
-                    f"device {device.serial} is locked after repeated wrong answers",
-                    retry_after=refused.retry_after,
-                ) from None
-            raise
-        except DBAPIError as e:
-            raise storage_unavailable(e) from e
 
     def _record(
         self,
@@ -610,69 +552,59 @@ class Challenges:
             raise storage_unavailable(e) from e
 
     def _failed(
-        self,
-        challenge: Challenge,
-        device: Device,
-        user: User,
-        now: float,
-        *,
-        count: bool,
-        reason: str,
-        taken: Taken | None = None,
+        self, challenge: Challenge, device: Device, user: User, now: float, *, count: bool, reason: str
     ) -> TokensimError | None:
         """Record a failed answer; return the error to raise (``None`` when nothing was counted).
 
-        ``taken``: the attempt was taken before the check (:meth:`_take`), so the challenge's and the
-        device's counters hold it already; without it they are counted here.
+        A wrong answer (``count``) is counted only while the challenge has an attempt left and the
+        device is unlocked; otherwise it is refused, audited as ``refused``, and counts nothing.
 
         Raises:
+            ChallengeClosed: the challenge had no attempt left (a wrong answer).
+            DeviceLocked: the device is locked (a wrong answer).
             StorageUnavailable: the failure could not be recorded.
         """
         try:
-            return self._record_failure(challenge, device, user, now, count=count, reason=reason, taken=taken)
+            return self._record_failure(challenge, device, user, now, count=count, reason=reason)
+        except (ChallengeClosed, DeviceLocked) as refused:
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": _reason(refused)})
+            if isinstance(refused, DeviceLocked):
+                raise DeviceLocked(
+                    f"device {device.serial} is locked after repeated wrong answers",
+                    retry_after=refused.retry_after,
+                ) from None
+            raise
         except DBAPIError as e:
             raise storage_unavailable(e) from e
 
     def _record_failure(
-        self,
-        challenge: Challenge,
-        device: Device,
-        user: User,
-        now: float,
-        *,
-        count: bool,
-        reason: str,
-        taken: Taken | None,
+        self, challenge: Challenge, device: Device, user: User, now: float, *, count: bool, reason: str
     ) -> TokensimError | None:
         core = self._core
         max_attempts = core.config.challenge_max_attempts
         with core.db.write() as session:
-            if taken is None:
-                attempts = session.execute(
-                    update(Challenge)
-                    .where(
-                        Challenge.id == challenge.id,
-                        Challenge.status == "open",
-                        Challenge.attempts < max_attempts,
-                    )
-                    .values(attempts=Challenge.attempts + 1)
-                    .returning(Challenge.attempts)
-                    .execution_options(synchronize_session=False)
-                ).scalar()
-            else:
-                attempts = taken.attempts
+            attempts = session.execute(
+                update(Challenge)
+                .where(
+                    Challenge.id == challenge.id,
+                    Challenge.status == "open",
+                    Challenge.attempts < max_attempts,
+                )
+                .values(attempts=Challenge.attempts + 1)
+                .returning(Challenge.attempts)
+                .execution_options(synchronize_session=False)
+            ).scalar()
+            if attempts is None and count:
+                # Every attempt was taken (by a burst, maybe): this one is not answered at all.
+                raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
             if attempts is not None and attempts >= max_attempts:
                 still_open = update(Challenge).where(Challenge.id == challenge.id, Challenge.status == "open")
                 changed(session, still_open.values(status="closed"))
             outcome = None
-            if count and taken is None:
-                outcome = core.throttle.second_factor_failed(session, device.id, user.id, now)
-            elif count and taken is not None:
-                remaining = 0 if taken.device_locked_for else core.config.device_max_failures - taken.failures
+            if count:
+                counted = core.throttle.device_failed(session, device.id, now)
                 locked = core.throttle.answer_failed(session, user.id, now)
-                outcome = FailureOutcome(remaining, taken.device_locked_for, locked)
-            elif taken is not None:
-                core.throttle.give_back_answer(session, device.id, taken)
+                outcome = FailureOutcome(counted.attempts_remaining, counted.device_locked_for, locked)
             detail: dict[str, object] = {
                 "purpose": challenge.purpose,
                 "mode": challenge.mode,
@@ -738,16 +670,9 @@ class Challenges:
     ) -> _T:
         core = self._core
         with core.db.write() as session:
-            answered = {
-                "challenge_id": challenge.id,
-                "expected": expected_status,
-                # Only an answer that took an attempt (not a push approval) answers a closed challenge.
-                "closed": "closed" if expected_status == "open" else expected_status,
-                "max_attempts": core.config.challenge_max_attempts,
-                "now": now,
-            }
+            answered = {"challenge_id": challenge.id, "expected": expected_status, "now": now}
             if changed(session, _ANSWERED, answered) != 1:
-                raise ReplayedCode("this challenge was answered already")
+                raise _not_answered(session, challenge.id, now)
             moved = changed(
                 session,
                 _device_success(accepted.step is not None, accepted.counter is not None),
@@ -760,6 +685,13 @@ class Challenges:
                 },
             )
             if moved != 1:
+                until = session.scalar(select(Device.locked_until).where(Device.id == device.id))
+                if until is not None and until > now:
+                    # Wrong answers of the same burst locked it: refused as they are, not "replayed".
+                    raise DeviceLocked(
+                        f"device {device.serial} is locked after repeated wrong answers",
+                        retry_after=until - now,
+                    )
                 raise ReplayedCode("this code was used already")
             if changed(session, _ACCOUNT_SUCCESS, {"user_id": user.id}) != 1:
                 raise AccountLocked("the account is locked; contact support")
@@ -844,6 +776,26 @@ class Challenges:
                 detail={"mode": challenge.mode},
             )
         return status
+
+
+def _not_answered(session: Session, challenge_id: str, now: float) -> TokensimError:
+    """Why a right answer could not move its challenge to answered (read after the UPDATE matched nothing)."""
+    status, expires_at = session.execute(
+        select(Challenge.status, Challenge.expires_at).where(Challenge.id == challenge_id)
+    ).one()
+    if status == "answered":
+        return ReplayedCode("this challenge was answered already")
+    if status == "denied":
+        return PushDenied("the request was denied on the phone")
+    if expires_at <= now:
+        return ExpiredChallenge("the challenge expired; ask for a new one")
+    # Closed, or its attempts taken by wrong answers of the same burst: refused as they are.
+    return ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
+
+
+def _reason(refused: TokensimError) -> str:
+    """The audit reason of an answer refused before it counted."""
+    return "challenge-closed" if isinstance(refused, ChallengeClosed) else "device-locked"
 
 
 def _code_text(mode: str, code: str) -> str:

@@ -213,10 +213,9 @@ class Session(Base):
     """
 
     __tablename__ = "sessions"
-    __table_args__ = (
-        Index("ix_sessions_user_id", "user_id"),
-        Index("ix_sessions_device_id", "device_id"),
-    )
+    # Ending a user's (or one of their devices') sessions finds them by user; one index only, as
+    # every login's INSERT maintains it.
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"),)
 
     token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)

@@ -25,10 +25,17 @@ one address may keep the user out):
 The password counters live in ``password_throttle``, keyed by keyed digests of the username and
 address (an unknown username has counters too, so it is refused exactly like a known one).
 
-Every check is *taken* before the secret is checked: one conditional ``UPDATE ... WHERE failures <
-limit`` counts the attempt and tests the limit in one statement, in the transaction that decides
-whether the attempt may be checked at all. Of N parallel guesses, on one process or several, at most
-the limit are checked; a right answer gives its attempt back (the consecutive counters reset).
+Every limit is tested by the statement that counts: one conditional ``UPDATE ... WHERE failures <
+limit`` (``RETURNING`` the new count), never a read and then a write. Of N parallel guesses, on one
+process or several, at most the limit are counted and answered; the others are refused.
+
+* A password attempt is *taken* from its three counters (committed) before argon2 runs, so refused
+  attempts cost no hashing and a right password gives its attempt back (the counters reset).
+* A second-factor answer is checked (HMACs, microseconds) and then applied in one transaction
+  whose conditional UPDATEs take the challenge's attempt and the device's failure (a wrong answer)
+  or move the challenge to answered while it has attempts left and the device is unlocked (a right
+  one). Whatever loses that race is refused as ``challenge-closed`` or ``device-locked``, the same
+  answer a wrong guess gets at that moment, so a right answer is never told "replayed" by a burst.
 """
 
 from __future__ import annotations
@@ -51,12 +58,11 @@ from tokensim.server.config import ServerConfig
 from tokensim.server.db import changed
 from tokensim.server.errors import (
     AccountLocked,
-    ChallengeClosed,
     InvalidCredentials,
     StorageUnavailable,
     TooManyAttempts,
 )
-from tokensim.server.models import Challenge, Device, PasswordThrottle, User
+from tokensim.server.models import Device, PasswordThrottle, User
 
 if TYPE_CHECKING:
     from tokensim.server.core import Core
@@ -65,7 +71,6 @@ __all__ = [
     "CLIENT_ADDRESS",
     "FailureOutcome",
     "PasswordKeys",
-    "Taken",
     "Throttle",
     "lockout_seconds",
     "storage_unavailable",
@@ -100,23 +105,6 @@ class FailureOutcome:
     attempts_remaining: int
     device_locked_for: float | None
     account_locked: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Taken:
-    """What taking one answer from its budgets left.
-
-    Attributes:
-        attempts: the challenge's attempts, this one included.
-        failures: the device's consecutive failures, this one included.
-        device_locked_for: seconds the device is now locked, if this answer took its last failure.
-        device_locked_until: when that lock ends.
-    """
-
-    attempts: int
-    failures: int
-    device_locked_for: float | None = None
-    device_locked_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,33 +175,18 @@ class Throttle:
                 "the account is locked after too many consecutive second-factor failures; contact support"
             )
 
-    def take_answer(self, session: Session, challenge_id: str, device_id: str, now: float) -> Taken:
-        """Take one answer from the challenge's and the device's budgets, or refuse it, before it is checked.
+    def device_failed(self, session: Session, device_id: str, now: float) -> FailureOutcome:
+        """Count one wrong answer against the device, if the device may still take one.
 
-        Two conditional UPDATEs in the caller's transaction (committed before the answer is
-        checked): the challenge's attempts below ``challenge_max_attempts`` while it is open, the
-        device's failures below ``device_max_failures`` while it is not locked. The answer that takes
-        the device's last failure locks it at once (a right answer lifts the lock again), so a
-        process that dies between the check and its outcome leaves no device locked for good.
+        One conditional UPDATE: the failures go up only while the device is unlocked and below
+        ``device_max_failures``, so of N parallel wrong answers, on one process or several, at most
+        that many are counted (and told apart). The one that reaches the limit locks the device.
+        ``account_locked`` is left false (see :meth:`answer_failed`).
 
         Raises:
-            ChallengeClosed: the challenge has no attempt left.
-            DeviceLocked: the device is locked (``retry_after``).
+            DeviceLocked: the device is locked; nothing was counted (``retry_after``).
         """
         config = self._config
-        attempts = session.execute(
-            update(Challenge)
-            .where(
-                Challenge.id == challenge_id,
-                Challenge.status == "open",
-                Challenge.attempts < config.challenge_max_attempts,
-            )
-            .values(attempts=Challenge.attempts + 1)
-            .returning(Challenge.attempts)
-            .execution_options(synchronize_session=False)
-        ).scalar()
-        if attempts is None:
-            raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
         taken = session.execute(
             update(Device)
             .where(
@@ -227,13 +200,11 @@ class Throttle:
         ).one_or_none()
         if taken is None:
             until = session.scalar(select(Device.locked_until).where(Device.id == device_id))
-            raise DeviceLocked(
-                "the device is locked after repeated wrong answers",
-                retry_after=max(1.0, (until or now) - now),
-            )
+            wait = until - now if until is not None and until > now else 1.0
+            raise DeviceLocked("the device is locked after repeated wrong answers", retry_after=wait)
         failures, lockouts = taken
         if failures < config.device_max_failures:
-            return Taken(attempts, failures)
+            return FailureOutcome(config.device_max_failures - failures, None, False)
         locked_for = lockout_seconds(lockouts, config.device_lockout, config.device_lockout_max)
         changed(
             session,
@@ -241,29 +212,7 @@ class Throttle:
             .where(Device.id == device_id)
             .values(failures=0, lockouts=Device.lockouts + 1, locked_until=now + locked_for),
         )
-        return Taken(attempts, failures, locked_for, now + locked_for)
-
-    def give_back_answer(self, session: Session, device_id: str, taken: Taken) -> None:
-        """An answer that was no guess (a replayed code, a right answer to a finished login) gives
-        its device failure back, and lifts the lock it set, if it set one that still stands."""
-        if taken.device_locked_until is None:
-            changed(
-                session,
-                update(Device)
-                .where(Device.id == device_id, Device.failures > 0)
-                .values(failures=Device.failures - 1),
-            )
-            return
-        changed(
-            session,
-            update(Device)
-            .where(Device.id == device_id, Device.locked_until == taken.device_locked_until)
-            .values(
-                locked_until=None,
-                lockouts=case((Device.lockouts > 0, Device.lockouts - 1), else_=0),
-                failures=self._config.device_max_failures - 1,
-            ),
-        )
+        return FailureOutcome(0, locked_for, False)
 
     def answer_failed(self, session: Session, user_id: str, now: float) -> bool:
         """Count a wrong answer (already taken from its device) against the account; whether it locked."""

@@ -13,7 +13,7 @@ from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.emulators.devices.dsc import DigitalSecurityCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import ReplayedCode, TokensimError
-from tokensim.server.errors import PushDenied
+from tokensim.server.errors import LoginExpired, PushDenied
 from tokensim.server.service import Service
 
 from .conftest import PASSWORD
@@ -41,15 +41,9 @@ def test_one_right_answer_submitted_at_once_succeeds_exactly_once(services: tupl
     wins, errors = race(calls)
     assert len(wins) == 1
     assert len(errors) == THREADS - 1
-    # Each submission takes one of the challenge's 3 attempts before it is checked: those after the
-    # third are refused unchecked (challenge-closed), the checked ones that lost are replays.
-    kinds = {type(e).__name__ for e in errors}
-    assert kinds <= {"ReplayedCode", "ChallengeClosed"}, kinds
-    assert sum(isinstance(e, ReplayedCode) for e in errors) <= 2
+    assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
     sessions = list(first.accounts.audit(event="session.created"))
     assert len(sessions) == 1
-    # The losers gave their device attempts back: the device is neither locked nor counting.
-    assert first.accounts.get_user("alice").devices[0].locked_until is None
 
 
 def test_one_totp_step_used_by_many_logins_at_once_succeeds_exactly_once(
@@ -66,12 +60,7 @@ def test_one_totp_step_used_by_many_logins_at_once_succeeds_exactly_once(
     calls = [(lambda s=s, lid=lid, cid=cid: s.logins.answer(lid, cid, code)) for s, lid, cid in logins]
     wins, errors = race(calls)
     assert len(wins) == 1
-    # At most 5 answers are checked on one device at once (each takes one of its 5 failures before
-    # the check, and a replay gives it back); the others are refused unchecked as device-locked.
-    # No loser keeps the device locked.
-    kinds = {type(e).__name__ for e in errors}
-    assert kinds <= {"ReplayedCode", "DeviceLocked"}, kinds
-    assert first.accounts.get_user("alice").devices[0].locked_until is None
+    assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
 
 
 def test_concurrent_wrong_answers_are_all_counted(services: tuple[Service, Service]) -> None:
@@ -107,9 +96,7 @@ def test_two_right_answers_to_one_login_make_one_session(services: tuple[Service
         calls.append(lambda s=service, cid=challenge.id, a=answer: s.logins.answer(started.login_id, cid, a))
     wins, errors = race(calls)
     assert len(wins) == 1
-    kinds = {type(e).__name__ for e in errors}
-    assert kinds <= {"LoginExpired", "DeviceLocked"}, kinds  # at most 5 checked at once on one device
-    assert first.accounts.get_user("alice").devices[0].locked_until is None
+    assert all(isinstance(e, LoginExpired) for e in errors), {type(e).__name__ for e in errors}
 
 
 def test_approvals_and_denials_of_one_push_sent_at_once_decide_it_exactly_once(

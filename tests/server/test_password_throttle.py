@@ -220,7 +220,7 @@ def test_a_failure_that_cannot_be_recorded_is_refused_unchecked(app: Any) -> Non
         service.logins.start("alice", "guess", origin="203.0.113.1")
 
 
-def test_a_wrong_answer_that_cannot_be_recorded_is_refused_unchecked(
+def test_an_answer_that_cannot_be_recorded_is_refused_right_or_wrong(
     client: TokensimClient, harness: Harness, alice: str, config: ServerConfig, clock: FixedClock
 ) -> None:
     card = harness.enroll(alice, "scc")

@@ -1,4 +1,4 @@
-"""Auth core: password throttle counters keyed by digests, and the indexes that end a user's sessions.
+"""Auth core: password throttle counters keyed by digests, and the index that ends a user's sessions.
 
 The new table starts empty (every counter starts at zero); existing sessions stay valid.
 """
@@ -19,7 +19,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    """Add the password throttle table and the session indexes."""
+    """Add the password throttle table and the sessions' user index."""
     op.create_table(
         "password_throttle",
         sa.Column("key", sa.String(64), primary_key=True),
@@ -32,12 +32,10 @@ def upgrade() -> None:
     )
     op.create_index("ix_password_throttle_subject", "password_throttle", ["subject"])
     op.create_index("ix_sessions_user_id", "sessions", ["user_id"])
-    op.create_index("ix_sessions_device_id", "sessions", ["device_id"])
 
 
 def downgrade() -> None:
     """Drop them again."""
-    op.drop_index("ix_sessions_device_id", "sessions")
     op.drop_index("ix_sessions_user_id", "sessions")
     op.drop_index("ix_password_throttle_subject", "password_throttle")
     op.drop_table("password_throttle")
