@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
@@ -29,7 +30,7 @@ from tokensim.server.hashing import token_digest
 from tokensim.server.lifecycle import is_usable_by, promote_due, usable_devices
 from tokensim.server.models import Challenge, Device, Login, Session, User
 from tokensim.server.rules import TRADING_PLATFORMS, temporary_stage
-from tokensim.server.throttle import verify_password
+from tokensim.server.throttle import storage_unavailable, verify_password
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import ChallengeView, LoginStarted, SessionGrant, SessionInfo
 
@@ -245,37 +246,41 @@ class Logins:
         new_hash = core.hasher.hash(password) if core.hasher.needs_rehash(user.password_hash) else None
         login_id = core.new_token()
         expires_at = now + core.config.login_ttl
-        with core.db.write() as session:
-            core.throttle.password_succeeded(session, keys)
-            if new_hash is not None:
-                changed(session, update(User).where(User.id == user.id).values(password_hash=new_hash))
-            session.add(
-                Login(
-                    id=login_id,
-                    user_id=user.id,
-                    platform=platform,
-                    origin=origin[:64],
-                    status="done" if without_factor else "open",
-                    created_at=now,
-                    expires_at=expires_at,
+        # A login the database cannot record is refused, with a clear 503, like a failure it cannot count.
+        try:
+            with core.db.write() as session:
+                core.throttle.password_succeeded(session, keys)
+                if new_hash is not None:
+                    changed(session, update(User).where(User.id == user.id).values(password_hash=new_hash))
+                session.add(
+                    Login(
+                        id=login_id,
+                        user_id=user.id,
+                        platform=platform,
+                        origin=origin[:64],
+                        status="done" if without_factor else "open",
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
                 )
-            )
-            core.audit.record(
-                session,
-                now,
-                "login.password",
-                actor="user",
-                outcome="ok",
-                user_id=user.id,
-                username=user.username,
-                detail={"platform": platform, "origin": origin},
-            )
-            if without_factor:
-                grant = self._grant(session, user, None, now)
-                _log.info("password alone accepted (closed account or opted out on a trading platform)")
-                return LoginStarted(login_id, user.username, expires_at, (), session=grant)
-            promote_due(core, session, user, now)
-            devices = usable_devices(session, user.id, now)
+                core.audit.record(
+                    session,
+                    now,
+                    "login.password",
+                    actor="user",
+                    outcome="ok",
+                    user_id=user.id,
+                    username=user.username,
+                    detail={"platform": platform, "origin": origin},
+                )
+                if without_factor:
+                    grant = self._grant(session, user, None, now)
+                    _log.info("password alone accepted (closed account or opted out on a trading platform)")
+                    return LoginStarted(login_id, user.username, expires_at, (), session=grant)
+                promote_due(core, session, user, now)
+                devices = usable_devices(session, user.id, now)
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
         _log.info("password accepted; %d device(s) to choose from", len(devices))
         return LoginStarted(
             login_id=login_id,
