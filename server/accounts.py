@@ -37,6 +37,7 @@ from tokensim.server.errors import (
     WrongAnswer,
 )
 from tokensim.server.lifecycle import activate, charge_unreturned, hold_reserve, mark_funded, promote_due
+from tokensim.server.login import end_sessions
 from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
 from tokensim.server.rules import LEGACY_KINDS, PHYSICAL_KINDS, identity_digest
 from tokensim.server.verify import (
@@ -436,6 +437,9 @@ class Accounts:
                     update(Device)
                     .where(Device.id == replaces, Device.status != "revoked")
                     .values(status="revoked", revoked_at=now),
+                )
+                end_sessions(
+                    core, session, now, user_id=user.id, device_id=replaces, reason="device-replaced"
                 )
             if device_kind is DeviceKind.IB_KEY and text_token:
                 token = self.activation_token(session, device, now)
@@ -1003,6 +1007,7 @@ class Accounts:
             user = self._user(session, username)
             user.status = "closed"
             user.closed_at = now
+            end_sessions(core, session, now, user_id=user.id, reason="account-closed")
             core.audit.record(
                 session,
                 now,
@@ -1037,6 +1042,9 @@ class Accounts:
             if device.status != "revoked":
                 device.status = "revoked"
                 device.revoked_at = now
+            end_sessions(
+                core, session, now, user_id=device.user_id, device_id=device_id, reason="device-reported"
+            )
             held = update(Reserve).where(Reserve.device_id == device_id, Reserve.status == "held")
             settled = changed(session, held.values(status=reserve_status, settled_at=now))
             user = session.get(User, device.user_id)
@@ -1091,6 +1099,10 @@ class Accounts:
             changed(session, update(Device).where(Device.id == device_id).values(**values))
             user = session.get(User, device.user_id)
             assert user is not None
+            if "revoked_at" in values:
+                end_sessions(
+                    core, session, now, user_id=user.id, device_id=device_id, reason="device-revoked"
+                )
             core.audit.record(
                 session,
                 now,

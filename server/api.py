@@ -349,9 +349,11 @@ def _add_routes(app: FastAPI) -> None:
         return _json(service.logins.session_info(bearer(request)).to_json())
 
     @app.delete("/v1/session", status_code=204, tags=["login"])
-    def logout(request: Request, service: ServiceDep) -> Response:
-        """End the bearer session."""
-        service.logins.logout(bearer(request))
+    def logout(
+        request: Request, service: ServiceDep, everywhere: Annotated[bool, Query(alias="all")] = False
+    ) -> Response:
+        """End the bearer session; with ``all=true``, every session of its user (log out everywhere)."""
+        service.logins.logout(bearer(request), everywhere=everywhere)
         return Response(status_code=204)
 
     # -- IB Key app ----------------------------------------------------------------------------

@@ -5,10 +5,18 @@ this module has no update or delete, and the database refuses both with a trigge
 migration). Details are checked before they are written: a key that names a secret (``password``,
 ``pin``, ``code``, ``answer``, ``secret``, ``token``, ...) is a programming error, so a secret cannot
 reach the log by accident.
+
+A username an outsider typed that names no user (a typo, or a password typed in the wrong box) is
+stored only as a keyed digest (:meth:`AuditLog.masked`: ``hmac:`` and 32 hex digits of an
+HMAC-SHA256 under a key derived from the master key), so the log never holds it in the clear, while
+support can still find the attempts made with one such name (:meth:`AuditLog.read` digests it the
+same way).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from functools import cache
@@ -21,7 +29,7 @@ from tokensim.server.db import Prepared
 from tokensim.server.models import AuditEvent, User
 from tokensim.server.views import AuditRecord
 
-__all__ = ["ACTORS", "AuditLog"]
+__all__ = ["ACTORS", "MASKED_PREFIX", "AuditLog"]
 
 #: Who caused an event.
 ACTORS = ("user", "support", "device", "system")
@@ -38,10 +46,26 @@ def _check_name(name: str) -> None:
         raise ValueError(f"audit detail {name!r} may hold a secret; it is never logged")
 
 
-class AuditLog:
-    """Writes and reads audit events inside the caller's transaction."""
+#: How a digested username starts in the ``username`` column.
+MASKED_PREFIX = "hmac:"
 
-    __slots__ = ()
+
+class AuditLog:
+    """Writes and reads audit events inside the caller's transaction.
+
+    Args:
+        name_key: the key of the digests stored for usernames that name no user.
+    """
+
+    __slots__ = ("_name_key",)
+
+    def __init__(self, name_key: bytes) -> None:
+        self._name_key = name_key
+
+    def masked(self, username: str) -> str:
+        """The keyed digest stored instead of a username that names no user."""
+        mac = hmac.new(self._name_key, username.encode("utf-8", "replace"), hashlib.sha256)
+        return MASKED_PREFIX + mac.hexdigest()[:32]
 
     def record(
         self,
@@ -94,7 +118,9 @@ class AuditLog:
         if username is not None:
             user_id = session.scalar(select(User.id).where(User.username == username))
             query = query.where(
-                (AuditEvent.user_id == user_id) if user_id is not None else (AuditEvent.username == username)
+                (AuditEvent.user_id == user_id)
+                if user_id is not None
+                else AuditEvent.username.in_((username, self.masked(username)))
             )
         if event is not None:
             query = query.where(AuditEvent.event == event)

@@ -11,6 +11,14 @@ write transaction; then one write transaction applies the outcome with condition
 
 Of several concurrent submissions of one right answer, on one process or several, exactly one sees
 all of its UPDATEs match; the others roll back and get "replayed".
+
+Every limit is part of the UPDATE that counts against it, so N parallel guesses get at most
+``challenge_max_attempts`` answers per challenge and ``device_max_failures`` per device, whatever
+process each came to: a wrong answer counts only while the challenge has attempts left and the
+device is unlocked (:meth:`Throttle.device_failed`), a right one is applied only then too. An answer
+that loses that race is refused as ``challenge-closed`` or ``device-locked`` (audited as
+``refused``), which is what every guess gets at that moment: a right answer inside a burst of
+wrong ones is accepted or refused like them, never told "replayed".
 """
 
 from __future__ import annotations
@@ -26,7 +34,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import bindparam, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from tokensim.protocol.cards import CodeCard
@@ -59,6 +67,7 @@ from tokensim.server.errors import (
 )
 from tokensim.server.models import CardCell, Challenge, Device, Login, User
 from tokensim.server.rules import LEGACY_KINDS
+from tokensim.server.throttle import FailureOutcome, storage_unavailable
 from tokensim.server.verify import (
     Accepted,
     DeviceSecrets,
@@ -95,6 +104,7 @@ _LOAD = PreparedLoad(
     .where(Challenge.id == bindparam("id"))
 )
 #: The challenge moves to ``answered`` once: only from the status the answer expects, before it expires.
+#: (The wrong answer that takes a challenge's last attempt closes it in the same transaction.)
 _ANSWERED = Prepared(
     update(Challenge)
     .where(
@@ -508,19 +518,32 @@ class Challenges:
         except ReplayedCode:
             self._record(challenge, user, now, "challenge.answer", "replayed", {})
             raise
+        except (ChallengeClosed, DeviceLocked) as refused:
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": _reason(refused)})
+            raise
+        except DBAPIError as e:
+            # Right or wrong, an answer whose outcome cannot be stored is not answered.
+            raise storage_unavailable(e) from e
 
     def _check_state(self, challenge: Challenge, device: Device, user: User, now: float) -> None:
         if challenge.status == "answered":
+            self._record(challenge, user, now, "challenge.answer", "replayed", {"reason": "answered"})
             raise ReplayedCode("this challenge was answered already")
         if challenge.status == "closed":
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": "challenge-closed"})
             raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
         if challenge.status == "denied":
             raise PushDenied("the request was denied on the phone")
         if challenge.expires_at <= now:
             self._record(challenge, user, now, "challenge.answer", "expired", {})
             raise ExpiredChallenge("the challenge expired; ask for a new one")
-        self._core.throttle.check_account(user)
-        self._core.throttle.check_device(device, now)
+        try:
+            self._core.throttle.check_account(user)
+            self._core.throttle.check_device(device, now)
+        except (AccountLocked, DeviceLocked) as refused:
+            reason = "account-locked" if isinstance(refused, AccountLocked) else "device-locked"
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": reason})
+            raise
 
     def _record(
         self,
@@ -531,23 +554,51 @@ class Challenges:
         outcome: str,
         detail: dict[str, object],
     ) -> None:
-        with self._core.db.write() as session:
-            self._core.audit.record(
-                session,
-                now,
-                event,
-                actor="user",
-                outcome=outcome,
-                user_id=user.id,
-                username=user.username,
-                device_id=challenge.device_id,
-                detail={"purpose": challenge.purpose, "mode": challenge.mode} | detail,
-            )
+        try:
+            with self._core.db.write() as session:
+                self._core.audit.record(
+                    session,
+                    now,
+                    event,
+                    actor="user",
+                    outcome=outcome,
+                    user_id=user.id,
+                    username=user.username,
+                    device_id=challenge.device_id,
+                    detail={"purpose": challenge.purpose, "mode": challenge.mode} | detail,
+                )
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
 
     def _failed(
         self, challenge: Challenge, device: Device, user: User, now: float, *, count: bool, reason: str
     ) -> TokensimError | None:
-        """Record a failed answer; return the error to raise (``None`` when nothing was counted)."""
+        """Record a failed answer; return the error to raise (``None`` when nothing was counted).
+
+        A wrong answer (``count``) is counted only while the challenge has an attempt left and the
+        device is unlocked; otherwise it is refused, audited as ``refused``, and counts nothing.
+
+        Raises:
+            ChallengeClosed: the challenge had no attempt left (a wrong answer).
+            DeviceLocked: the device is locked (a wrong answer).
+            StorageUnavailable: the failure could not be recorded.
+        """
+        try:
+            return self._record_failure(challenge, device, user, now, count=count, reason=reason)
+        except (ChallengeClosed, DeviceLocked) as refused:
+            self._record(challenge, user, now, "challenge.answer", "refused", {"reason": _reason(refused)})
+            if isinstance(refused, DeviceLocked):
+                raise DeviceLocked(
+                    f"device {device.serial} is locked after repeated wrong answers",
+                    retry_after=refused.retry_after,
+                ) from None
+            raise
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
+
+    def _record_failure(
+        self, challenge: Challenge, device: Device, user: User, now: float, *, count: bool, reason: str
+    ) -> TokensimError | None:
         core = self._core
         max_attempts = core.config.challenge_max_attempts
         with core.db.write() as session:
@@ -562,12 +613,17 @@ class Challenges:
                 .returning(Challenge.attempts)
                 .execution_options(synchronize_session=False)
             ).scalar()
+            if attempts is None and count:
+                # Every attempt was taken (by a burst, maybe): this one is not answered at all.
+                raise ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
             if attempts is not None and attempts >= max_attempts:
                 still_open = update(Challenge).where(Challenge.id == challenge.id, Challenge.status == "open")
                 changed(session, still_open.values(status="closed"))
             outcome = None
             if count:
-                outcome = core.throttle.second_factor_failed(session, device.id, user.id, now)
+                counted = core.throttle.device_failed(session, device.id, now)
+                locked = core.throttle.answer_failed(session, user.id, now)
+                outcome = FailureOutcome(counted.attempts_remaining, counted.device_locked_for, locked)
             detail: dict[str, object] = {
                 "purpose": challenge.purpose,
                 "mode": challenge.mode,
@@ -635,7 +691,7 @@ class Challenges:
         with core.db.write() as session:
             answered = {"challenge_id": challenge.id, "expected": expected_status, "now": now}
             if changed(session, _ANSWERED, answered) != 1:
-                raise ReplayedCode("this challenge was answered already")
+                raise _not_answered(session, challenge.id, now)
             moved = changed(
                 session,
                 _device_success(accepted.step is not None, accepted.counter is not None),
@@ -648,6 +704,13 @@ class Challenges:
                 },
             )
             if moved != 1:
+                until = session.scalar(select(Device.locked_until).where(Device.id == device.id))
+                if until is not None and until > now:
+                    # Wrong answers of the same burst locked it: refused as they are, not "replayed".
+                    raise DeviceLocked(
+                        f"device {device.serial} is locked after repeated wrong answers",
+                        retry_after=until - now,
+                    )
                 raise ReplayedCode("this code was used already")
             if changed(session, _ACCOUNT_SUCCESS, {"user_id": user.id}) != 1:
                 raise AccountLocked("the account is locked; contact support")
@@ -801,6 +864,26 @@ class Challenges:
                 detail={"mode": challenge.mode},
             )
         return status
+
+
+def _not_answered(session: Session, challenge_id: str, now: float) -> TokensimError:
+    """Why a right answer could not move its challenge to answered (read after the UPDATE matched nothing)."""
+    status, expires_at = session.execute(
+        select(Challenge.status, Challenge.expires_at).where(Challenge.id == challenge_id)
+    ).one()
+    if status == "answered":
+        return ReplayedCode("this challenge was answered already")
+    if status == "denied":
+        return PushDenied("the request was denied on the phone")
+    if expires_at <= now:
+        return ExpiredChallenge("the challenge expired; ask for a new one")
+    # Closed, or its attempts taken by wrong answers of the same burst: refused as they are.
+    return ChallengeClosed("too many wrong answers to this challenge; ask for a new one")
+
+
+def _reason(refused: TokensimError) -> str:
+    """The audit reason of an answer refused before it counted."""
+    return "challenge-closed" if isinstance(refused, ChallengeClosed) else "device-locked"
 
 
 def _code_text(mode: str, code: str) -> str:

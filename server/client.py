@@ -375,9 +375,9 @@ class TokensimClient:
         """What a session token may do."""
         return SessionInfo.from_json(self._call("GET", "/v1/session", token=token))
 
-    def logout(self, token: str) -> None:
-        """End a session."""
-        self._call("DELETE", "/v1/session", token=token)
+    def logout(self, token: str, *, everywhere: bool = False) -> None:
+        """End a session; with ``everywhere``, every session of its user."""
+        self._call("DELETE", "/v1/session", token=token, params={"all": "true"} if everywhere else None)
 
     # -- IB Key app ----------------------------------------------------------------------------
 

@@ -155,9 +155,16 @@ class ServerConfig:
         device_max_failures: consecutive wrong answers that lock one device.
         device_lockout: seconds of the first device lockout; each further lockout doubles it.
         device_lockout_max: the longest device lockout.
-        password_max_failures: consecutive wrong passwords that pause password checks for a user.
+        password_max_failures: consecutive wrong passwords for one username from one client address
+            that pause checks of that pair (other addresses keep trying that username).
         password_lockout: seconds of the first password pause; doubles like the device lockout.
         password_lockout_max: the longest password pause.
+        password_address_max_failures: wrong passwords one client address may send, over all
+            usernames, per ``password_address_window`` (stops spraying one password over many users).
+        password_address_window: seconds of that window.
+        password_account_max_failures: consecutive wrong passwords for one username, from every
+            address, after which its password checks stop until support unlocks it (NIST SP 800-63B
+            §5.2.2: no more than 100).
         account_max_failures: consecutive second-factor failures after which the account is locked
             until support unlocks it (NIST SP 800-63B §5.2.2: no more than 100).
         online_card_ttl: seconds an Online Security Code Card works after it is issued (21 days).
@@ -221,6 +228,9 @@ class ServerConfig:
     password_max_failures: int = 5
     password_lockout: float = 30.0
     password_lockout_max: float = 3600.0
+    password_address_max_failures: int = 20
+    password_address_window: float = 900.0
+    password_account_max_failures: int = 100
     account_max_failures: int = 100
     online_card_ttl: float = 21 * 86400.0
     card_strict: bool = False
@@ -246,7 +256,18 @@ class ServerConfig:
     def __post_init__(self) -> None:
         if not 1 <= self.account_max_failures <= 100:
             raise InvalidParameter("account_max_failures must be from 1 to 100 (NIST SP 800-63B §5.2.2)")
-        for name in ("device_max_failures", "password_max_failures", "challenge_max_attempts"):
+        if not 1 <= self.password_account_max_failures <= 100:
+            raise InvalidParameter(
+                "password_account_max_failures must be from 1 to 100 (NIST SP 800-63B §5.2.2)"
+            )
+        if self.password_address_window <= 0:
+            raise InvalidParameter("password_address_window must be positive")
+        for name in (
+            "device_max_failures",
+            "password_max_failures",
+            "password_address_max_failures",
+            "challenge_max_attempts",
+        ):
             if getattr(self, name) < 1:
                 raise InvalidParameter(f"{name} must be at least 1")
         for name in ("login_ttl", "session_ttl", "challenge_ttl", "oob_ttl", "push_ttl", "activation_ttl"):

@@ -75,6 +75,15 @@ class Core:
         digest = hashlib.sha256(presented.encode("utf-8", "replace")).digest()
         return hmac.compare_digest(digest, self.support_digest)
 
+    def digest(self, purpose: str, *parts: str) -> str:
+        """A keyed digest (HMAC-SHA256, hex) of ``parts`` under a subkey for ``purpose``.
+
+        What is stored instead of a value that must be matched but not kept, such as the username
+        and client address a password throttle counts against.
+        """
+        message = "\x00".join(parts).encode("utf-8", "replace")
+        return hmac.new(self.keys.derive(purpose), message, hashlib.sha256).hexdigest()
+
     @property
     def oob_key(self) -> bytes:
         """The key of the MACs stored instead of one-time codes."""
@@ -176,7 +185,7 @@ def open_core(
         clock=when,
         rng=source,
         carrier=OutboxCarrier(db, keys, when, source) if carrier is None else carrier,
-        audit=AuditLog(),
-        throttle=Throttle(config),
+        audit=AuditLog(keys.derive("audit-username")),
+        throttle=Throttle(config, keys.derive("password-throttle")),
         support_digest=hashlib.sha256(token.encode()).digest(),
     )

@@ -26,6 +26,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tokensim.server.errors import Unauthorized
 from tokensim.server.service import Service
+from tokensim.server.throttle import CLIENT_ADDRESS
 
 __all__ = ["RunMode", "ServiceDep", "ServiceRoute", "SupportDep", "TokenDep", "bearer"]
 
@@ -35,6 +36,9 @@ _ON_LOOP: ContextVar[bool] = ContextVar("tokensim_endpoints_on_loop", default=Fa
 
 class RunMode:
     """ASGI middleware: marks each request of this app as run on the event loop, or in the pool.
+
+    It also sets :data:`~tokensim.server.throttle.CLIENT_ADDRESS` to the request's client address,
+    which the password throttle counts against wherever a password is checked.
 
     Args:
         app: the wrapped application.
@@ -48,9 +52,12 @@ class RunMode:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the request with the mark set (a context variable, so only this request sees it)."""
         mark = _ON_LOOP.set(self.on_loop)
+        client = scope.get("client")
+        address = CLIENT_ADDRESS.set(str(client[0]) if client else "unknown")
         try:
             await self.app(scope, receive, send)
         finally:
+            CLIENT_ADDRESS.reset(address)
             _ON_LOOP.reset(mark)
 
 

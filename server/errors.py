@@ -26,6 +26,7 @@ Each error carries a stable ``code`` (the string a client matches on) and, where
         ├── PushDenied                   push-denied
         ├── DeliveryFailed               delivery-failed: the carrier could not send a text or call
         ├── MasterKeyError               master-key: missing, wrong or unreadable master key
+        ├── StorageUnavailable           storage-unavailable: a security record could not be written
         └── RuleRefused                  the Secure Login System rules refuse the request:
             ├── InsufficientScope        insufficient-scope: the session may not do this
             ├── NotPrimaryUser           not-primary-user: only the primary user changes security settings
@@ -75,6 +76,7 @@ __all__ = [
     "ServerError",
     "SharingRefused",
     "SlsDeviceRequired",
+    "StorageUnavailable",
     "TemporaryAccess",
     "TooManyAttempts",
     "Unauthorized",
@@ -177,6 +179,15 @@ class MasterKeyError(ServerError):
     """The master key is missing, malformed, or not the key this database was created with."""
 
     code = "master-key"
+
+
+class StorageUnavailable(ServerError):
+    """A failure counter or audit row could not be written (disk full, read-only database, ...).
+
+    The attempt it belonged to is refused unchecked: a guess is never checked for free.
+    """
+
+    code = "storage-unavailable"
 
 
 class RuleRefused(ServerError):

@@ -32,9 +32,9 @@ from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
 from tokensim.server.db import changed
-from tokensim.server.errors import InvalidCredentials
 from tokensim.server.models import Device, DeviceShare, Reserve, User
 from tokensim.server.rules import PHYSICAL_KINDS, TEMPORARY_KINDS, temporary_stage
+from tokensim.server.throttle import verify_password
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import TemporaryStage
 
@@ -307,37 +307,16 @@ def is_usable_by(session: Session, device: Device, user_id: str) -> bool:
 
 
 def check_password(core: Core, username: str, password: str, *, event: str) -> User:
-    """Check a username and password outside a login, counting failures like a login does.
+    """Check a username and password outside a login, throttled and audited like a login.
 
     Raises:
         InvalidCredentials: unknown username or wrong password (never said which).
-        TooManyAttempts: password checks for this user are paused.
+        TooManyAttempts: password checks are paused (see :func:`throttle.verify_password`).
         AccountLocked: the account is locked.
+        StorageUnavailable: the attempt could not be recorded, so it was not checked.
     """
-    now = core.clock.now()
-    with core.db.read() as session:
-        user = session.scalar(select(User).where(User.username == username))
-    if user is not None:
-        core.throttle.check_password(user, now)
-    ok = core.hasher.verify(None if user is None else user.password_hash, password)
+    user, keys = verify_password(core, username, password, event=event, detail={"reason": "password"})
     with core.db.write() as session:
-        if user is None or not ok:
-            if user is not None:
-                core.throttle.password_failed(session, user.id, now)
-            core.audit.record(
-                session,
-                now,
-                event,
-                actor="user",
-                outcome="failed",
-                user_id=None if user is None else user.id,
-                username=username[:64],
-                detail={"reason": "password"},
-            )
-        else:
-            core.throttle.password_succeeded(session, user.id)
-    if user is None or not ok:
-        _log.info("password refused for %s", event)
-        raise InvalidCredentials("username or password is wrong")
+        core.throttle.password_succeeded(session, keys)
     core.throttle.check_account(user)
     return user

@@ -8,8 +8,10 @@ to two challenges of one login still make one session.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
@@ -17,10 +19,9 @@ from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
-from tokensim.server.db import Prepared, changed
+from tokensim.server.db import Prepared, PreparedLoad, changed
 from tokensim.server.errors import (
     DeviceUnavailable,
-    InvalidCredentials,
     IpRestricted,
     LoginExpired,
     NotFound,
@@ -37,10 +38,19 @@ from tokensim.server.lifecycle import (
 )
 from tokensim.server.models import Challenge, Device, Login, Session, User
 from tokensim.server.rules import TRADING_PLATFORMS, temporary_stage
+from tokensim.server.throttle import storage_unavailable, verify_password
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import ChallengeView, LoginStarted, SessionGrant, SessionInfo
 
-__all__ = ["PLATFORMS", "Logins", "scope_for"]
+__all__ = [
+    "PLATFORMS",
+    "CurrentSession",
+    "Logins",
+    "current_session",
+    "end_sessions",
+    "scope_for",
+    "session_scope",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -55,6 +65,13 @@ _FINISH = Prepared(
     .values(status="done")
 )
 _NEW_SESSION = Prepared(insert(Session))
+#: A session with its user and the device that opened it, in one read: every authenticated request.
+_CURRENT = PreparedLoad(
+    select(Session, User, Device)
+    .join(User, User.id == Session.user_id)
+    .outerjoin(Device, Device.id == Session.device_id)
+    .where(Session.token_digest == bindparam("digest"))
+)
 
 
 def scope_for(
@@ -79,6 +96,99 @@ def scope_for(
             return policy_for(device.kind).scope
         return ("card-printing",) if stage == "card-printing" else ()
     return policy_for(device.kind).scope
+
+
+def session_scope(
+    row: Session, user: User, device: Device | None, now: float, config: ServerConfig
+) -> tuple[str, ...]:
+    """What a session may do now: what its login granted, narrowed by the current state.
+
+    Nothing (the session has ended) when the account closed after the session opened, or when the
+    device that opened it is no longer active (revoked, reported, replaced, put back to pending,
+    expired). Otherwise the granted scope narrowed to what :func:`scope_for` gives now, so a
+    temporary passcode session loses ``trading`` and ``portal`` when the full stage ends, and ends
+    with the passcode. A scope never grows.
+    """
+    if user.status == "closed" and (user.closed_at is None or row.created_at < user.closed_at):
+        return ()
+    if row.device_id is not None:
+        if device is None or device.status != "active" or device.revoked_at is not None:
+            return ()
+        if device.expires_at is not None and device.expires_at <= now:
+            return ()
+    allowed = scope_for(user, device, now, config=config)
+    return tuple(name for name in row.scope.split() if name in allowed)
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentSession:
+    """A session checked against the current state.
+
+    Attributes:
+        row: the session row.
+        user: its user, as read with it.
+        device: the device that opened it (``None``: the password alone).
+        scope: what it may do now (never empty).
+    """
+
+    row: Session
+    user: User
+    device: Device | None
+    scope: tuple[str, ...]
+
+
+def current_session(core: Core, token: str) -> CurrentSession:
+    """The session of a bearer token, as it stands now: one read of the session, user and device.
+
+    Raises:
+        Unauthorized: unknown, ended or expired token, or the account or device it came from is
+            gone (closed, revoked, reported, expired).
+    """
+    now = core.clock.now()
+    found = _CURRENT.one_or_none(core.db, {"digest": token_digest(token)})
+    if found is None:
+        raise Unauthorized("no such session, or it ended")
+    row: Session = found[0]
+    user: User = found[1]
+    device: Device | None = found[2]
+    if row.revoked_at is not None or row.expires_at <= now:
+        raise Unauthorized("no such session, or it ended")
+    scope = session_scope(row, user, device, now, core.config)
+    if not scope:
+        raise Unauthorized("the session ended: its account or device changed; log in again")
+    return CurrentSession(row, user, device, scope)
+
+
+def end_sessions(
+    core: Core,
+    session: DbSession,
+    now: float,
+    *,
+    user_id: str,
+    device_id: str | None = None,
+    reason: str,
+    actor: str = "support",
+) -> int:
+    """End the open sessions of a user (or only those a device opened) in the caller's transaction.
+
+    Returns how many ended; one ``session.ended`` audit row says so when any did.
+    """
+    where = [Session.user_id == user_id, Session.revoked_at.is_(None), Session.expires_at > now]
+    if device_id is not None:
+        where.append(Session.device_id == device_id)
+    ended = changed(session, update(Session).where(*where).values(revoked_at=now))
+    if ended:
+        core.audit.record(
+            session,
+            now,
+            "session.ended",
+            actor=actor,
+            outcome="ok",
+            user_id=user_id,
+            device_id=device_id,
+            detail={"reason": reason, "sessions": ended},
+        )
+    return ended
 
 
 class Logins:
@@ -107,34 +217,24 @@ class Logins:
 
         Raises:
             InvalidCredentials: unknown username or wrong password (never said which).
-            TooManyAttempts: password checks for this user are paused.
-            AccountLocked: the account is locked.
+            TooManyAttempts: password checks of this username from this address, or of this
+                address, are paused (the same for a username that names no user).
+            AccountLocked: the account is locked (or its username reached 100 wrong passwords).
+            StorageUnavailable: the attempt could not be recorded, so it was not checked.
             IpRestricted: a trading platform, from an address the user's IP restrictions do not list.
         """
         core = self._core
         if platform not in PLATFORMS:
             raise InvalidParameter(f"platform must be one of {', '.join(PLATFORMS)}")
         now = core.clock.now()
-        with core.db.read() as session:
-            user = session.scalar(select(User).where(User.username == username))
-        if user is not None:
-            core.throttle.check_password(user, now)
-        # The hash is checked even for an unknown user, so the time taken does not tell them apart.
-        ok = core.hasher.verify(None if user is None else user.password_hash, password)
-        if user is None or not ok:
-            with core.db.write() as session:
-                pause = None if user is None else core.throttle.password_failed(session, user.id, now)
-                core.audit.record(
-                    session,
-                    now,
-                    "login.password",
-                    actor="user",
-                    outcome="failed",
-                    user_id=None if user is None else user.id,
-                    username=username[:64],
-                    detail={"platform": platform, "origin": origin} | ({"paused": pause} if pause else {}),
-                )
-            raise InvalidCredentials("username or password is wrong")
+        user, keys = verify_password(
+            core,
+            username,
+            password,
+            event="login.password",
+            detail={"platform": platform, "origin": origin},
+            address=origin,
+        )
         core.throttle.check_account(user)
         trading = platform in TRADING_PLATFORMS
         if trading and user.ip_restrictions and origin not in user.ip_restrictions.split():
@@ -154,38 +254,42 @@ class Logins:
         new_hash = core.hasher.hash(password) if core.hasher.needs_rehash(user.password_hash) else None
         login_id = core.new_token()
         expires_at = now + core.config.login_ttl
-        with core.db.write() as session:
-            core.throttle.password_succeeded(session, user.id)
-            if new_hash is not None:
-                changed(session, update(User).where(User.id == user.id).values(password_hash=new_hash))
-            session.add(
-                Login(
-                    id=login_id,
-                    user_id=user.id,
-                    platform=platform,
-                    origin=origin[:64],
-                    status="done" if without_factor else "open",
-                    created_at=now,
-                    expires_at=expires_at,
+        # A login the database cannot record is refused, with a clear 503, like a failure it cannot count.
+        try:
+            with core.db.write() as session:
+                core.throttle.password_succeeded(session, keys)
+                if new_hash is not None:
+                    changed(session, update(User).where(User.id == user.id).values(password_hash=new_hash))
+                session.add(
+                    Login(
+                        id=login_id,
+                        user_id=user.id,
+                        platform=platform,
+                        origin=origin[:64],
+                        status="done" if without_factor else "open",
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
                 )
-            )
-            core.audit.record(
-                session,
-                now,
-                "login.password",
-                actor="user",
-                outcome="ok",
-                user_id=user.id,
-                username=user.username,
-                detail={"platform": platform, "origin": origin},
-            )
-            if without_factor:
-                grant = self._grant(session, user, None, now)
-                _log.info("password alone accepted (closed account or opted out on a trading platform)")
-                return LoginStarted(login_id, user.username, expires_at, (), session=grant)
-            promote_due(core, session, user, now)
-            devices = login_devices(session, user.id, now)
-            stages = temporary_stages(session, user.id, now, core.config)
+                core.audit.record(
+                    session,
+                    now,
+                    "login.password",
+                    actor="user",
+                    outcome="ok",
+                    user_id=user.id,
+                    username=user.username,
+                    detail={"platform": platform, "origin": origin},
+                )
+                if without_factor:
+                    grant = self._grant(session, user, None, now)
+                    _log.info("password alone accepted (closed account or opted out on a trading platform)")
+                    return LoginStarted(login_id, user.username, expires_at, (), session=grant)
+                promote_due(core, session, user, now)
+                devices = login_devices(session, user.id, now)
+                stages = temporary_stages(session, user.id, now, core.config)
+        except DBAPIError as e:
+            raise storage_unavailable(e) from e
         _log.info("password accepted; %d device(s) to choose from", len(devices))
         return LoginStarted(
             login_id=login_id,
@@ -309,38 +413,40 @@ class Logins:
             )
 
     def session_info(self, token: str) -> SessionInfo:
-        """What a session token may do.
+        """What a session token may do now.
 
         Raises:
-            Unauthorized: unknown, ended or expired token.
+            Unauthorized: unknown, ended or expired token (or its account or device is gone).
         """
-        now = self._core.clock.now()
-        with self._core.db.read() as session:
-            row = session.get(Session, token_digest(token))
-            if row is None or row.revoked_at is not None or row.expires_at <= now:
-                raise Unauthorized("no such session, or it ended")
-            user = session.get(User, row.user_id)
-            device = None if row.device_id is None else session.get(Device, row.device_id)
-            assert user is not None
-            return SessionInfo(
-                username=user.username,
-                scope=tuple(row.scope.split()),
-                device_kind=None if device is None else device.kind,
-                created_at=row.created_at,
-                expires_at=row.expires_at,
-            )
+        current = current_session(self._core, token)
+        return SessionInfo(
+            username=current.user.username,
+            scope=current.scope,
+            device_kind=None if current.device is None else current.device.kind,
+            created_at=current.row.created_at,
+            expires_at=current.row.expires_at,
+        )
 
-    def logout(self, token: str) -> None:
-        """End a session.
+    def logout(self, token: str, *, everywhere: bool = False) -> int:
+        """End a session, or (``everywhere``) every session of its user; return how many ended.
 
         Raises:
             Unauthorized: unknown or ended token.
         """
         core = self._core
+        current = current_session(core, token)
         now = core.clock.now()
         with core.db.write() as session:
-            row = session.get(Session, token_digest(token))
-            if row is None or row.revoked_at is not None:
+            if everywhere:
+                return end_sessions(
+                    core, session, now, user_id=current.user.id, reason="logout-everywhere", actor="user"
+                )
+            mine = update(Session).where(
+                Session.token_digest == current.row.token_digest, Session.revoked_at.is_(None)
+            )
+            if changed(session, mine.values(revoked_at=now)) != 1:
                 raise Unauthorized("no such session, or it ended")
-            row.revoked_at = now
-            core.audit.record(session, now, "session.ended", actor="user", outcome="ok", user_id=row.user_id)
+            core.audit.record(
+                session, now, "session.ended", actor="user", outcome="ok", user_id=current.user.id
+            )
+            return 1

@@ -40,6 +40,7 @@ __all__ = [
     "Login",
     "Meta",
     "OutboxMessage",
+    "PasswordThrottle",
     "PhoneNumber",
     "Reserve",
     "Session",
@@ -215,9 +216,16 @@ class Challenge(Base):
 
 
 class Session(Base):
-    """A session after a full login; only the token's digest is stored."""
+    """A session after a full login; only the token's digest is stored.
+
+    Its scope is what the login granted; every request checks it again against the account, the
+    device and (for a temporary passcode) the stage, and may only narrow it (``login.current_session``).
+    """
 
     __tablename__ = "sessions"
+    # Ending a user's (or one of their devices') sessions finds them by user; one index only, as
+    # every login's INSERT maintains it.
+    __table_args__ = (Index("ix_sessions_user_id", "user_id"),)
 
     token_digest: Mapped[str] = mapped_column(String(64), primary_key=True)
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), nullable=False)
@@ -226,6 +234,28 @@ class Session(Base):
     created_at: Mapped[float] = mapped_column(Float, nullable=False)
     expires_at: Mapped[float] = mapped_column(Float, nullable=False)
     revoked_at: Mapped[float | None] = mapped_column(Float)
+
+
+class PasswordThrottle(Base):
+    """One counter of wrong passwords: per (username, client address), per address, or per username.
+
+    ``key`` is a keyed digest of the scope and its values (never a username or address in the clear),
+    ``subject`` the digest of the username, so support can clear every counter of one user. A counter
+    exists for unknown usernames too, so they are throttled exactly like known ones.
+    """
+
+    __tablename__ = "password_throttle"
+    __table_args__ = (Index("ix_password_throttle_subject", "subject"),)
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    #: ``pair``, ``address`` or ``user``.
+    scope: Mapped[str] = mapped_column(String(8), nullable=False)
+    subject: Mapped[str | None] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    lockouts: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    locked_until: Mapped[float | None] = mapped_column(Float)
+    #: Start of the address budget's current window.
+    window_start: Mapped[float | None] = mapped_column(Float)
 
 
 class OutboxMessage(Base):

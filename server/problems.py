@@ -86,7 +86,14 @@ PROBLEMS: Mapping[str, ProblemType] = {
             "account-locked",
             423,
             "Account locked",
-            "Too many consecutive second-factor failures; support unlocks.",
+            "Too many consecutive second-factor failures or wrong passwords; support unlocks.",
+        ),
+        ProblemType(
+            "storage-unavailable",
+            503,
+            "Storage unavailable",
+            "The server could not record the attempt (its database refused a write), so it did not check"
+            " it; try again later.",
         ),
         ProblemType(
             "device-locked",

@@ -53,11 +53,10 @@ from tokensim.server.errors import (
     SharingRefused,
     SlsDeviceRequired,
     TemporaryAccess,
-    Unauthorized,
 )
-from tokensim.server.hashing import token_digest
 from tokensim.server.lifecycle import check_password, is_usable_by, mark_funded, usable_devices
-from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, Session, User, Withdrawal
+from tokensim.server.login import current_session
+from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, User, Withdrawal
 from tokensim.server.rules import (
     LEGACY_KINDS,
     MONEY_KINDS,
@@ -160,18 +159,12 @@ class Sls:
             Unauthorized: unknown, ended or expired token.
             InsufficientScope: the scope holds none of ``needs``.
         """
-        now = self._core.clock.now()
-        with self._core.db.read() as session:
-            row = session.get(Session, token_digest(token))
-            if row is None or row.revoked_at is not None or row.expires_at <= now:
-                raise Unauthorized("no such session, or it ended")
-            user = session.get(User, row.user_id)
-            device = None if row.device_id is None else session.get(Device, row.device_id)
-        assert user is not None
-        scope = tuple(row.scope.split())
+        # One read of the session, its user and device, checked against their current state.
+        current = current_session(self._core, token)
+        scope = current.scope
         if not set(needs) & set(scope):
             raise InsufficientScope(f"this session may do {', '.join(scope) or 'nothing'}; not this")
-        return Caller(user, scope, None if device is None else device.kind)
+        return Caller(current.user, scope, None if current.device is None else current.device.kind)
 
     def _not_temporary(self, caller: Caller) -> None:
         if caller.device_kind == TEMPORARY_KIND:

@@ -148,3 +148,26 @@ def test_wrong_passwords_pause_checks_for_that_user_only(
     assert client.login("bob", PASSWORD).username == "bob"
     clock.advance(30)
     assert client.login(alice, PASSWORD).username == alice
+
+
+def test_replays_and_refusals_of_a_locked_device_leave_audit_rows(
+    client: TokensimClient, harness: Harness, alice: str
+) -> None:
+    card = harness.enroll(alice, "scc")
+    started = client.login(alice, PASSWORD)
+    challenge = client.challenge(started.login_id, card.device_id)
+    right = harness.answer(card, challenge)
+    client.answer(started.login_id, challenge.id, right)
+    replayed = _problem(lambda: client.answer(started.login_id, challenge.id, right))
+    assert replayed.code == "replayed-answer"
+    started = client.login(alice, PASSWORD)
+    kept = client.challenge(started.login_id, card.device_id)
+    for _ in range(5):
+        _fail_once(client, started.login_id, card)
+    locked = _problem(lambda: client.answer(started.login_id, kept.id, harness.answer(card, kept)))
+    assert locked.code == "device-locked"
+    logins = [e for e in client.audit(event="challenge.answer") if e.detail["purpose"] == "login"]
+    rows = [(e.outcome, e.detail.get("reason")) for e in logins]
+    assert rows[:2] == [("ok", None), ("replayed", "answered")]
+    assert rows[-1] == ("refused", "device-locked")
+    assert all(e.username == alice for e in client.audit(event="challenge.answer"))
