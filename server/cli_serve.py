@@ -72,6 +72,8 @@ EPHEMERAL_ENV = "TOKENSIM_SERVE_EPHEMERAL"
 APP_FACTORY = "tokensim.server.cli_serve:app_from_environment"
 #: The password of every demo account.
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo password, by design
+#: The demo accounts' balance: above the DSC+ threshold (docs/rules.md).
+DEMO_EQUITY_USD = 1_000_000
 _DEMO_PIN = "1234"
 _KIND_NAMES = {
     "scc": "Security Code Card",
@@ -204,8 +206,11 @@ def seed_demo_accounts(
             accounts.append(DemoAccount(username, kind, notes.get(username, "(created by an earlier run)")))
             continue
         phone = f"+1555010{position:04d}"
-        # Each demo account holds exactly its one device (no signup SMS), whatever the server's default.
-        client.create_user(username, DEMO_PASSWORD, phones=[phone], start_with_sms=False)
+        # Each demo account holds exactly its one device (no signup SMS), whatever the server's default,
+        # and is funded, so its online card runs its 21 days from now and a DSC+ may be requested.
+        client.create_user(
+            username, DEMO_PASSWORD, phones=[phone], start_with_sms=False, equity=DEMO_EQUITY_USD
+        )
         enrolled = harness.enroll(username, kind, pin=_DEMO_PIN)
         card = enrolled.enrollment.card
         if card is not None:
