@@ -401,6 +401,9 @@ def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
         port=args.port,
         log_level=args.log_level,
         server_header=False,
+        # Clients reach the server directly: X-Forwarded-For would let any local client pick the
+        # address the password throttle counts (uvicorn trusts it from 127.0.0.1 by default).
+        proxy_headers=False,
         workers=args.workers,
         limit_concurrency=config.max_connections,
         timeout_keep_alive=config.keep_alive_timeout,

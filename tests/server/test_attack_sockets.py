@@ -150,3 +150,25 @@ def postgres_server(tmp_path: Path, postgres_schema_url: str) -> Iterator[Server
 
 def test_bursts_against_two_workers_on_postgresql(postgres_server: Server) -> None:
     _attack(postgres_server, postgres_server.token(), "postgresql, 2 workers")
+
+
+def test_a_forged_forwarded_for_header_does_not_change_the_throttled_address(tmp_path: Path) -> None:
+    # Sent from 127.0.0.1, which uvicorn trusts for X-Forwarded-For unless told not to: the server is
+    # reached directly, so an attacker who rotates the header is still one address to the throttle.
+    server = _start(tmp_path)
+    try:
+        with TokensimClient(server.url, support_token=server.token()) as support:
+            support.create_user("victim", PASSWORD, start_with_sms=False)
+        statuses = []
+        transport = httpx.HTTPTransport(local_address="127.0.0.1")
+        with httpx.Client(base_url=server.url, timeout=60, transport=transport) as http:
+            for n in range(8):
+                response = http.post(
+                    "/v1/login",
+                    json={"username": "victim", "password": "guess"},
+                    headers={"X-Forwarded-For": f"203.0.113.{n + 1}"},
+                )
+                statuses.append(response.status_code)
+        assert statuses == [401] * 5 + [429] * 3
+    finally:
+        _stop(server)
