@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -196,13 +195,14 @@ def _run(args: argparse.Namespace) -> int:
     if add_devices(store, args.add, args.phone):
         store.save()
     if args.serve:
-        from textual_serve.server import Server  # imported here: only --serve needs it
+        from tokensim.emulators.keypad.serve import KeypadServer  # imported here: only --serve needs it
 
         command = [sys.executable, "-m", "tokensim.server.cli", "keypad", "--state", str(state)]
         command += ["--server", args.server, "--support-token-file", str(args.support_token_file)]
+        command += ["--poll", str(args.poll)]
         url = f"http://{args.host}:{args.port}"
-        print(f"tokensim keypad: serving on {url} (no authentication: keep it local)")
-        Server(shlex.join(command), host=args.host, port=args.port, title="tokensim keypad").serve()
+        print(f"tokensim keypad: serving on {url} (no authentication: keep it local)", flush=True)
+        KeypadServer(command, host=args.host, port=args.port, title="tokensim keypad").serve()
         return 0
     connection = _connect(args.support_token_file)
     connection.use(args.server)
