@@ -139,9 +139,13 @@ class KeypadApp(App[None]):
             self._focus_keypad(event.pane.id)
 
     def _focus_keypad(self, tab_id: str) -> None:
-        faces = self.query_one(f"#{tab_id}", TabPane).query(KeypadFace)
+        pane = self.query_one(f"#{tab_id}", TabPane)
+        faces = pane.query(KeypadFace)
         if faces:
             faces.first().focus()
+        ib_keys = pane.query(IbKeyFace)
+        if ib_keys:
+            ib_keys.first().focus_screen()  # the app's PIN and OK keys work without a click
 
     @on(PortalPane.QrToIbKey)
     def _qr_to_ib_key(self, event: PortalPane.QrToIbKey) -> None:

@@ -24,6 +24,8 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.events import Key
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
@@ -36,7 +38,7 @@ from tokensim.protocol.errors import TokensimError
 from tokensim.protocol.messages import PushDecision, PushRequest
 from tokensim.protocol.provisioning import IbKeyActivation, Provisioning
 
-__all__ = ["DecisionButton", "IbKeyFace", "PushEntry", "describe_request"]
+__all__ = ["SCREEN_KEYS", "DecisionButton", "IbKeyFace", "IbKeyScreen", "PushEntry", "describe_request"]
 
 
 def _utc(timestamp: float) -> str:
@@ -47,9 +49,9 @@ def describe_request(request: PushRequest) -> Text:
     """The lines the phone shows for a push request: what, for whom, from where, until when, details."""
     text = Text()
     text.append(f"{request.action} for {request.username}", style="bold")
-    text.append(f"  from {request.origin}, expires {_utc(request.expires_at)}")
+    text.append(f"\nfrom {request.origin}\nexpires {_utc(request.expires_at)}")
     for key, value in sorted(request.details.items()):
-        text.append(f"\n  {key}: {value}")
+        text.append(f"\n{key}: {value}")
     return text
 
 
@@ -75,8 +77,8 @@ class DecisionButton(Button, can_focus=False):
         self.active_effect_duration = 0
 
 
-class PushEntry(Horizontal):
-    """One pending request with its Approve and Deny buttons.
+class PushEntry(Vertical):
+    """One pending request: its details on full lines, then its Approve and Deny buttons.
 
     Args:
         request: the request.
@@ -91,8 +93,45 @@ class PushEntry(Horizontal):
     def compose(self) -> ComposeResult:
         """The request's details and the two buttons."""
         yield Static(describe_request(self.request), classes="push-details", markup=False)
-        yield DecisionButton(self.request.id, True, self.index)
-        yield DecisionButton(self.request.id, False, self.index)
+        with Horizontal(classes="decisions"):
+            yield DecisionButton(self.request.id, True, self.index)
+            yield DecisionButton(self.request.id, False, self.index)
+
+
+#: The app's keys as typed on the keyboard while its screen has the focus.
+SCREEN_KEYS: dict[str, str] = {
+    **{digit: digit for digit in "0123456789"},
+    "enter": "OK",
+    "backspace": "BACK",
+    "p": "PRESS",
+}
+
+
+class IbKeyScreen(Static, can_focus=True):
+    """The app's screen; with the focus, digits type the PIN, Enter is OK and ``p`` is PRESS."""
+
+    class KeyPressed(Message):
+        """A key of the app was typed on its screen.
+
+        Args:
+            key: the app's key (``"0"``-``"9"``, ``"OK"``, ``"BACK"``, ``"PRESS"``).
+        """
+
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def on_key(self, event: Key) -> None:
+        """Hand the app's keys to the face; leave every other key to the app."""
+        key = SCREEN_KEYS.get(event.key)
+        if key is not None:
+            event.stop()
+            event.prevent_default()
+            self.post_message(self.KeyPressed(key))
+
+    def on_click(self) -> None:
+        """Clicking the screen gives it the keyboard."""
+        self.focus()
 
 
 class IbKeyFace(Widget):
@@ -121,22 +160,27 @@ class IbKeyFace(Widget):
         self.connection = connection
         self._poll_seconds = poll_seconds
         self._checking = False
+        self._shown_users: list[str] | None = None
+        self._shown_pending: list[str] | None = None
 
     def compose(self) -> ComposeResult:
         """The app's screen, the unlock fields, the requests and the code and activation panels."""
         yield Label(device_title(self.device), classes="face-title")
         with Horizontal(classes="ib-columns"):
             with Vertical(classes="ib-column"):
-                yield Static(id="ibkey-screen", classes="phone-screen", markup=False)
+                yield IbKeyScreen(id="ibkey-screen", classes="phone-screen", markup=False)
                 with Horizontal(classes="row"):
                     yield Label("User", classes="field-label")
                     yield Select[str]([], prompt="no users", id="ibkey-user", allow_blank=True)
                 with Horizontal(classes="row"):
                     yield Label("PIN", classes="field-label")
                     yield Input(placeholder="PIN", password=True, id="ibkey-pin", max_length=6)
+                with Horizontal(classes="row"):
+                    yield Label("", classes="field-label")
                     yield Checkbox("biometric", id="ibkey-biometric")
                 with Horizontal(classes="row"):
                     yield Button("Check requests", id="ibkey-check")
+                    yield Static(id="ibkey-pending-count", classes="pending-count", markup=False)
                 yield Vertical(id="ibkey-pending", classes="pending")
             with Vertical(classes="ib-column"):
                 yield Label("Challenge/response", classes="section")
@@ -172,24 +216,47 @@ class IbKeyFace(Widget):
             self.set_interval(self._poll_seconds, self.check)
 
     async def sync(self) -> None:
-        """Mirror the app: its screen, its users and its pending requests."""
+        """Mirror the app: its screen, its users and its pending requests.
+
+        Only what changed is redrawn: a poll that brings nothing new leaves the screen as it is.
+        """
         self.screen_text = self.device.screen
         select: Select[str] = self.query_one("#ibkey-user", Select)
         users = self.device.users()
-        current = select.value
-        select.set_options([(user, user) for user in users])
-        if users:
-            select.value = current if isinstance(current, str) and current in users else users[0]
+        if users != self._shown_users:
+            self._shown_users = users
+            current = select.value
+            select.set_options([(user, user) for user in users])
+            if users:
+                select.value = current if isinstance(current, str) and current in users else users[0]
+        pending = self.device.pending()
+        shown = [request.id for request in pending]
+        if shown == self._shown_pending:
+            return
+        self._shown_pending = shown
+        count = len(pending)
+        self.query_one("#ibkey-pending-count", Static).update(f"{count} pending")
         box = self.query_one("#ibkey-pending", Vertical)
         await box.remove_children()
-        pending = self.device.pending()
         if pending:
             await box.mount_all([PushEntry(request, i) for i, request in enumerate(pending)])
         else:
             await box.mount(Label("No pending requests.", classes="empty"))
 
+    def focus_screen(self) -> None:
+        """Give the keyboard to the app's screen, so a PIN and OK can be typed at once."""
+        self.query_one("#ibkey-screen", IbKeyScreen).focus()
+
     def watch_screen_text(self, value: str) -> None:
         self.query_one("#ibkey-screen", Static).update(Text(value))
+
+    @on(IbKeyScreen.KeyPressed)
+    async def _screen_key(self, event: IbKeyScreen.KeyPressed) -> None:
+        event.stop()
+        self.device.press(event.key)
+        await self.sync()
+        for decision in self.device.take_outbox():
+            self._send(decision, "approved" if decision.approved else "denied")
 
     # Feedback.
 
@@ -216,18 +283,28 @@ class IbKeyFace(Widget):
     # Requests.
 
     @on(Button.Pressed, "#ibkey-check")
-    def check(self) -> None:
-        """Fetch every activated user's pending requests from the server."""
+    def _check_pressed(self) -> None:
+        self.check(quiet=False)
+
+    def check(self, *, quiet: bool = True) -> None:
+        """Fetch every activated user's pending requests from the server.
+
+        Args:
+            quiet: say nothing unless a request arrived (the timer's checks); the button says
+                how many arrived, none included.
+        """
         if self._checking:
             return
         try:
             backend = self.connection.get()
         except Exception as e:
-            self._note(str(e), error=True)
+            if not quiet:
+                self._note(str(e), error=True)
             return
         registrations = [(user, self.device.key_id(user)) for user in self.device.users()]
         if not registrations:
-            self._note("no users: activate one first", error=True)
+            if not quiet:
+                self._note("no users: activate one first", error=True)
             return
         self._checking = True
 
@@ -237,9 +314,9 @@ class IbKeyFace(Widget):
                 found.extend(backend.pending_pushes(user, key_id))
             return found
 
-        call_backend(self, fetch, self._arrived, self._failed)
+        call_backend(self, fetch, lambda requests: self._arrived(requests, quiet=quiet), self._failed)
 
-    async def _arrived(self, requests: Sequence[PushRequest]) -> None:
+    async def _arrived(self, requests: Sequence[PushRequest], *, quiet: bool = False) -> None:
         self._checking = False
         known = {request.id for request in self.device.pending()}
         fresh = 0
@@ -251,20 +328,35 @@ class IbKeyFace(Widget):
                     continue  # for a user this phone no longer has
                 fresh += 1
         await self.sync()
-        self._note(f"{fresh} new request{'s' if fresh != 1 else ''}")
+        if fresh or not quiet:
+            self._note(f"{fresh} new request{'s' if fresh != 1 else ''}")
+        if fresh and not isinstance(self.app.focused, Input) and self.region.area:
+            self.focus_screen()  # as the phone opens the request: the PIN and OK go to it
+
+    @on(Input.Submitted, "#ibkey-pin")
+    async def _pin_submitted(self, event: Input.Submitted) -> None:
+        """Enter in the PIN box approves the request on the app's screen (the oldest pending)."""
+        event.stop()
+        pending = self.device.pending()
+        if not pending:
+            self._note("no pending request to approve", error=True)
+            return
+        await self._decide_request(pending[0].id, approved=True)
 
     @on(Button.Pressed, ".decision")
     async def _decide(self, event: Button.Pressed) -> None:
         event.stop()
         button = event.button
-        if not isinstance(button, DecisionButton):
-            return
+        if isinstance(button, DecisionButton):
+            await self._decide_request(button.request_id, approved=button.approved)
+
+    async def _decide_request(self, request_id: str, *, approved: bool) -> None:
         pin, biometric = self._unlock()
         try:
-            if button.approved:
-                decision = self.device.approve(button.request_id, pin=pin, biometric=biometric)
+            if approved:
+                decision = self.device.approve(request_id, pin=pin, biometric=biometric)
             else:
-                decision = self.device.deny(button.request_id, pin=pin, biometric=biometric)
+                decision = self.device.deny(request_id, pin=pin, biometric=biometric)
         except TokensimError as e:
             self._note(str(e), error=True)
             await self.sync()
