@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -53,7 +54,14 @@ DEFAULT_SERVE_PORT = 8001
 
 def _problem(e: Exception) -> BackendError:
     if isinstance(e, ProblemError):
-        return BackendError(e.detail or e.code, retry_after=e.retry_after)
+        message = e.detail or e.code
+        left = e.body.get("attempts_remaining")
+        attempts = left if isinstance(left, int) and not isinstance(left, bool) else None
+        if attempts is not None:
+            message += f" ({attempts} attempt{'s' if attempts != 1 else ''} left before the device locks)"
+        if e.retry_after is not None:
+            message += f"; try again in {math.ceil(e.retry_after)} s"
+        return BackendError(message, retry_after=e.retry_after, attempts_remaining=attempts)
     return BackendError(f"the server cannot be reached ({type(e).__name__})")
 
 

@@ -45,11 +45,15 @@ class BackendError(TokensimError):
     Args:
         message: what went wrong.
         retry_after: seconds until a throttled call may be tried again, when the server said so.
+        attempts_remaining: wrong answers the device still takes before it locks, when the server said.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, attempts_remaining: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.attempts_remaining = attempts_remaining
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ do the rest: the password on the portal, the device, the challenge, the keypad, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -78,6 +79,7 @@ def _text(app: KeypadApp, selector: str) -> str:
 async def _log_in(app: KeypadApp, pilot: Pilot[None], enrolled: Enrolled, mode: str | None = None) -> None:
     """Password, device and (optionally) mode on the portal, then Get challenge."""
     await show_tab(pilot, "tab-portal")
+    app.query_one("#portal-username", Input).value = ""
     await pilot.click("#portal-username")
     await pilot.press(*USER)
     app.query_one("#portal-password", Input).value = PASSWORD  # typing 28 characters adds nothing
@@ -140,6 +142,18 @@ async def test_a_wrong_pin_is_refused_by_the_server(
         result = app.query_one("#portal-result", Static)
         assert result.has_class("-error")
         assert not str(result.content).startswith("logged in")
+        left = re.search(r"\((\d+) attempts? left before the device locks\)", str(result.content))
+        assert left is not None, str(result.content)
+        # A second wrong answer leaves one attempt fewer.
+        server_clock.advance(120)  # the card's display goes off again
+        await _log_in(app, pilot, enrolled)
+        question = _text(app, "#portal-challenge").removeprefix("Challenge: ").split()[0]
+        await show_tab(pilot, "tab-dsc-plus")
+        await pilot.press("p", *"9876", "enter", *question, "enter")
+        await _submit(app, pilot, card.screen)
+        again = re.search(r"\((\d+) attempts? left", _text(app, "#portal-result"))
+        assert again is not None, _text(app, "#portal-result")
+        assert int(again.group(1)) == int(left.group(1)) - 1
 
 
 async def test_push_approval_on_the_ib_key(harness: Harness, connection: Connection) -> None:
