@@ -19,8 +19,9 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -38,6 +39,7 @@ from tokensim.emulators.keypad import (
     LoginStart,
     default_state_path,
 )
+from tokensim.emulators.keypad.account import AccountDevice, NewDevice
 from tokensim.emulators.keypad.backend import IssuedChallenge
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import PushDecision, PushRequest, Response
@@ -45,8 +47,11 @@ from tokensim.protocol.provisioning import DeviceKind, IbKeyActivation, Provisio
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
+from tokensim.server.views import ChallengeView
 
 __all__ = ["DEFAULT_SERVE_PORT", "ClientBackend", "add_devices", "register"]
+
+_T = TypeVar("_T")
 
 #: Where ``--serve`` listens by default (the server itself takes 8000).
 DEFAULT_SERVE_PORT = 8001
@@ -104,7 +109,7 @@ class ClientBackend:
 
     def _answer(self, login_id: str, challenge_id: str, answer: str | None) -> LoginResult:
         grant = self._client.answer(login_id, challenge_id, answer)
-        return LoginResult(grant.username, tuple(grant.scope), grant.device_kind)
+        return LoginResult(grant.username, tuple(grant.scope), grant.device_kind, token=grant.token)
 
     def answer(self, login_id: str, response: Response) -> LoginResult:
         """Answer by typing; see :meth:`PortalBackend.answer`."""
@@ -152,6 +157,64 @@ class ClientBackend:
             return self._client.activate_ib_key(activation)
         except (ProblemError, httpx.HTTPError) as e:
             raise _problem(e) from e
+
+    # The account pane's calls (AccountBackend).
+
+    def _call(self, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+
+    @staticmethod
+    def _issued(view: ChallengeView) -> IssuedChallenge:
+        return IssuedChallenge(view.challenge, view.mode, view.qr, view.sent_to)
+
+    def logout(self, token: str) -> None:
+        """End the session; see :meth:`AccountBackend.logout`."""
+        self._call(lambda: self._client.logout(token))
+
+    def devices(self, username: str) -> Sequence[AccountDevice]:
+        """The user's devices of every status (support's view: needs the support token)."""
+        user = self._call(lambda: self._client.user(username))
+        return [AccountDevice(d.id, d.kind, d.serial, d.status) for d in user.devices]
+
+    def step_up(self, token: str, device_id: str, action: str) -> IssuedChallenge:
+        """A step-up challenge; see :meth:`AccountBackend.step_up`."""
+        return self._issued(self._call(lambda: self._client.step_up(token, device_id, action)))
+
+    def withdraw(self, token: str, amount_usd: str, challenge_id: str | None, answer: str | None) -> str:
+        """Withdraw; see :meth:`AccountBackend.withdraw`."""
+        receipt = self._call(
+            lambda: self._client.withdraw(token, amount_usd, challenge_id=challenge_id, answer=answer)
+        )
+        left = receipt.remaining.remaining_day_usd
+        today = "no daily limit" if left is None else f"{left} USD left today"
+        return f"withdrew {receipt.amount_usd} USD (authorised by {receipt.device_kind}); {today}"
+
+    def online_card(self, token: str) -> NewDevice:
+        """Issue an online card; see :meth:`AccountBackend.online_card`."""
+        enrollment = self._call(lambda: self._client.online_card(token))
+        if enrollment.provisioning is None:
+            raise BackendError("the server issued an online card without its cells")
+        return NewDevice(enrollment.device.id, enrollment.provisioning)
+
+    def activate(self, token: str, device_id: str) -> IssuedChallenge:
+        """An activation challenge; see :meth:`AccountBackend.activate`."""
+        return self._issued(self._call(lambda: self._client.activate(token, device_id)))
+
+    def activate_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> str:
+        """Answer an activation challenge; see :meth:`AccountBackend.activate_answer`."""
+        return self._call(lambda: self._client.activate_answer(token, device_id, challenge_id, answer)).status
+
+    def change_pin(self, token: str, device_id: str, new_pin: str) -> IssuedChallenge:
+        """A PIN-change challenge; see :meth:`AccountBackend.change_pin`."""
+        return self._issued(self._call(lambda: self._client.change_pin(token, device_id, new_pin)))
+
+    def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> str:
+        """Answer it with the new PIN; see :meth:`AccountBackend.change_pin_answer`."""
+        view = self._call(lambda: self._client.change_pin_answer(token, device_id, challenge_id, answer))
+        return view.status
 
 
 def add_devices(store: DeviceStore, device_files: Sequence[Path], phones: Sequence[str]) -> int:
