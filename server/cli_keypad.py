@@ -29,6 +29,7 @@ from tokensim.emulators import load
 from tokensim.emulators.devices.phone import Phone
 from tokensim.emulators.keypad import (
     DEFAULT_SERVER_URL,
+    STATE_ENV,
     BackendError,
     CarrierMessage,
     Connection,
@@ -291,29 +292,59 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "so keep it private.",
     )
     parser.add_argument(
-        "--state", type=Path, default=None, help=f"the devices' state file (default: {default_state_path()})"
+        "--state",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the devices' state file (default: ${STATE_ENV}, else {default_state_path({})})",
     )
     parser.add_argument(
-        "--server", default=DEFAULT_SERVER_URL, help=f"the server's URL (default: {DEFAULT_SERVER_URL})"
+        "--server",
+        default=DEFAULT_SERVER_URL,
+        metavar="URL",
+        help=f"the server's URL (default: {DEFAULT_SERVER_URL})",
     )
     parser.add_argument(
         "--support-token-file",
         type=Path,
         default=ServerConfig().token_path,
-        help="the server's support token, for reading the carrier outbox "
-        "($TOKENSIM_SUPPORT_TOKEN wins; default: the server's own file)",
+        metavar="FILE",
+        help="the server's support token, for reading the carrier outbox and listing a user's devices "
+        f"($TOKENSIM_SUPPORT_TOKEN wins; default: {ServerConfig().token_path}, "
+        "the file tokensim serve writes)",
     )
     parser.add_argument(
-        "--add", type=Path, action="append", default=[], metavar="FILE", help="add a saved device file"
+        "--add",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="add a saved device file (Device.save() JSON, as serve --demo writes) to the state file; "
+        "repeat for several (default: none; the Account tab adds them while the keypad runs too)",
     )
     parser.add_argument(
-        "--phone", action="append", default=[], metavar="NUMBER", help="add a phone for SMS and voice"
+        "--phone",
+        action="append",
+        default=[],
+        metavar="NUMBER",
+        help="add a phone for SMS and voice codes, e.g. +15550100008; repeat for several (default: none)",
     )
     parser.add_argument(
-        "--poll", type=float, default=5.0, help="seconds between checks for messages and push requests"
+        "--poll",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between the phone's and IB Key's checks for messages and push requests (default: 5.0)",
     )
-    parser.add_argument("--serve", action="store_true", help="serve the app in a browser with textual-serve")
-    parser.add_argument("--host", default="127.0.0.1", help="where --serve listens (default: 127.0.0.1)")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the app in a browser with textual-serve, one app process per browser session, "
+        "instead of running it in this terminal (default: off)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address --serve listens on (default: 127.0.0.1)"
+    )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_SERVE_PORT, help=f"--serve's port (default: {DEFAULT_SERVE_PORT})"
     )
