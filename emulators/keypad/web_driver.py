@@ -33,8 +33,7 @@ class KeypadWebDriver(WebDriver):
     def __init__(
         self, app: App[Any], *, debug: bool = False, mouse: bool = True, size: tuple[int, int] | None = None
     ) -> None:
-        super().__init__(app, debug=debug, mouse=mouse, size=size)
-        self._loop: asyncio.AbstractEventLoop | None = None
+        super().__init__(app, debug=debug, mouse=mouse, size=size)  # keeps the running loop in _loop
         self._lost = threading.Event()
         fileno = self.fileno
 
@@ -47,12 +46,7 @@ class KeypadWebDriver(WebDriver):
                 self._server_lost()
                 return len(data)
 
-        self._write = write
-
-    def start_application_mode(self) -> None:
-        """Start as Textual's driver does, keeping the event loop for the exit request."""
-        self._loop = asyncio.get_running_loop()
-        super().start_application_mode()
+        self._write = write  # type: ignore[assignment]  # a function in place of Textual's partial
 
     def run_input_thread(self) -> None:
         """Read the server's packets until stdin ends; an end the app did not ask for means exit."""
@@ -65,5 +59,5 @@ class KeypadWebDriver(WebDriver):
             return
         self._lost.set()
         loop = self._loop
-        if loop is not None and not loop.is_closed():
+        if not loop.is_closed():
             asyncio.run_coroutine_threadsafe(self._app._post_message(messages.ExitApp()), loop=loop)
