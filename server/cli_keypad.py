@@ -217,6 +217,14 @@ class ClientBackend:
         view = self._call(lambda: self._client.change_pin_answer(token, device_id, challenge_id, answer))
         return view.status
 
+    def ib_key_pin_change(self, username: str, password: str, registration: str) -> str:
+        """Ask for an IB Key PIN change; see :meth:`AccountBackend.ib_key_pin_change`."""
+        return self._call(lambda: self._client.ib_key_pin_change(username, password, registration)).device.id
+
+    def ib_key_pin_change_answer(self, device_id: str, code: str) -> None:
+        """Send the texted code; see :meth:`AccountBackend.ib_key_pin_change_answer`."""
+        self._call(lambda: self._client.ib_key_pin_change_answer(device_id, code))
+
 
 def add_devices(store: DeviceStore, device_files: Sequence[Path], phones: Sequence[str]) -> int:
     """Add saved devices (``Device.save()`` JSON files, as ``tokensim serve --demo`` writes) and phones.

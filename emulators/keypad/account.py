@@ -112,6 +112,14 @@ class AccountBackend(Protocol):
         """The answer computed with the new PIN; returns the device's status."""
         ...
 
+    def ib_key_pin_change(self, username: str, password: str, registration: str) -> str:
+        """Ask to change an IB Key PIN (password first); a code goes by SMS. Returns the device id."""
+        ...
+
+    def ib_key_pin_change_answer(self, device_id: str, code: str) -> None:
+        """The texted code; the app may then change its PIN."""
+        ...
+
 
 def session_stage(result: LoginResult) -> str:
     """What a session may do, in words, from the scope the server granted and the device that logged in."""

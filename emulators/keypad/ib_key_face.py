@@ -31,6 +31,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from tokensim.emulators.devices.ib_key import IbKeyApp
+from tokensim.emulators.keypad.account import AccountBackend
 from tokensim.emulators.keypad.backend import Connection
 from tokensim.emulators.keypad.calls import call_backend
 from tokensim.emulators.keypad.device_view import device_title
@@ -162,6 +163,7 @@ class IbKeyFace(Widget):
         self._checking = False
         self._shown_users: list[str] | None = None
         self._shown_pending: list[str] | None = None
+        self._pin_change: tuple[str, str] | None = None  # (user, server device id) once a code was sent
 
     def compose(self) -> ComposeResult:
         """The app's screen, the unlock fields, the requests and the code and activation panels."""
@@ -207,10 +209,24 @@ class IbKeyFace(Widget):
                     yield Label("New PIN", classes="field-label")
                     yield Input(placeholder="4-6 characters", password=True, id="ibkey-new-pin", max_length=6)
                     yield Button("Activate", id="ibkey-activate")
+                yield Label("Change the chosen user's PIN", classes="section")
+                with Horizontal(classes="row"):
+                    yield Input(placeholder="password", password=True, id="ibkey-password")
+                    yield Button("Send code", id="ibkey-send-code")
+                with Horizontal(classes="row"):
+                    yield Input(placeholder="SMS code", id="ibkey-pin-code", restrict=r"[0-9]*", max_length=8)
+                    yield Button("Change", id="ibkey-change-pin")
+                with Horizontal(classes="row"):
+                    yield Input(
+                        placeholder="current PIN", password=True, id="ibkey-current-pin", max_length=6
+                    )
+                    yield Input(placeholder="new PIN", password=True, id="ibkey-changed-pin", max_length=6)
         yield Static(id="ibkey-note", classes="result", markup=False)
 
     async def on_mount(self) -> None:
         """Show the app; start polling when asked to."""
+        for button in self.query(Button):
+            button.active_effect_duration = 0  # a second click within 0.2 s must count too
         await self.sync()
         if self._poll_seconds is not None and self.connection.available:
             self.set_interval(self._poll_seconds, self.check)
@@ -453,6 +469,71 @@ class IbKeyFace(Widget):
             lambda p: self._activated(activation, p),
             self._failed,
         )
+
+    # PIN change: the password, a texted code, then the app hashes the new PIN in place of the old.
+
+    def _account_backend(self) -> AccountBackend | None:
+        try:
+            backend = self.connection.get()
+        except TokensimError as e:
+            self._note(str(e), error=True)
+            return None
+        if not isinstance(backend, AccountBackend):
+            self._note("this server connection cannot change an IB Key PIN", error=True)
+            return None
+        return backend
+
+    @on(Button.Pressed, "#ibkey-send-code")
+    def send_pin_code(self) -> None:
+        """Ask the server for a PIN change of the chosen user; it texts a code to the phone."""
+        user = self._user()
+        box = self.query_one("#ibkey-password", Input)
+        password, box.value = box.value, ""
+        backend = self._account_backend()
+        if user is None or backend is None:
+            if user is None:
+                self._note("no users: activate one first", error=True)
+            return
+        if not password:
+            self._note("type the user's password first", error=True)
+            return
+        registration = self.device.key_id(user)
+
+        def started(device_id: str) -> None:
+            self._pin_change = (user, device_id)
+            self._note("a code was sent by SMS: see the Phone tab")
+
+        call_backend(
+            self, lambda: backend.ib_key_pin_change(user, password, registration), started, self._failed
+        )
+
+    @on(Button.Pressed, "#ibkey-change-pin")
+    def change_pin(self) -> None:
+        """Send the texted code; once the server allows it, change the PIN in the app."""
+        code_box = self.query_one("#ibkey-pin-code", Input)
+        current_box = self.query_one("#ibkey-current-pin", Input)
+        new_box = self.query_one("#ibkey-changed-pin", Input)
+        code, current, new = code_box.value.strip(), current_box.value, new_box.value
+        current_box.value = new_box.value = ""
+        started, backend = self._pin_change, self._account_backend()
+        if backend is None:
+            return
+        if started is None:
+            self._note("press Send code first", error=True)
+            return
+        user, device_id = started
+
+        def allowed(_: object) -> None:
+            try:
+                self.device.change_pin(user, current, new)
+            except TokensimError as e:
+                self._note(str(e), error=True)
+                return
+            self._pin_change = None
+            code_box.value = ""
+            self._note(f"PIN changed for {user}")
+
+        call_backend(self, lambda: backend.ib_key_pin_change_answer(device_id, code), allowed, self._failed)
 
     async def _activated(self, activation: IbKeyActivation, provisioning: Provisioning) -> None:
         try:

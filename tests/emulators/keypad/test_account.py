@@ -14,17 +14,22 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
 
+from tokensim.emulators import create
+from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.emulators.devices.online_scc import OnlineSecurityCodeCard
+from tokensim.emulators.devices.phone import Phone
 from tokensim.emulators.keypad.app import KeypadApp, face_id
 from tokensim.emulators.keypad.backend import Connection
 from tokensim.emulators.keypad.store import DeviceStore
 from tokensim.protocol.clock import FixedClock
+from tokensim.protocol.errors import InvalidPin
+from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.harness import Enrolled, Harness
 
+from .conftest import SERVER_NUMBER, SERVER_PASSWORD, SIZE, settle, show_tab
 from .conftest import SERVER_PIN as PIN
 from .conftest import SERVER_USER as USER
-from .conftest import SIZE, settle, show_tab
 from .test_with_server import _log_in, _submit, _text
 
 pytestmark = pytest.mark.anyio
@@ -254,3 +259,47 @@ async def test_a_device_file_and_a_phone_added_inside_the_app(
         # The added DSC+ logs in like any other.
         enrolled_copy = Enrolled(USER, "dsc-plus", enrolled.device_id, added[0], PIN, enrolled.enrollment)
         await _dsc_plus_login(app, pilot, enrolled_copy)
+
+
+async def _click(pilot: Pilot[None], selector: str) -> None:
+    """Scroll the widget into view, as a person would, and click it."""
+    pilot.app.query_one(selector).scroll_visible(animate=False)
+    await pilot.pause()
+    assert await pilot.click(selector)
+
+
+async def test_an_ib_key_pin_change_with_the_password_and_a_texted_code(
+    harness: Harness, connection: Connection, server_clock: FixedClock
+) -> None:
+    enrolled = harness.enroll(USER, "ib-key", pin=PIN)
+    ib_key = enrolled.device
+    assert isinstance(ib_key, IbKeyApp)
+    phone = create(Provisioning(kind=DeviceKind.PHONE, serial="qa-handset", number=SERVER_NUMBER))
+    assert isinstance(phone, Phone)
+    app = KeypadApp(DeviceStore([ib_key, phone]), connection=connection, initial_tab="tab-ib-key")
+    async with app.run_test(size=SIZE) as pilot:
+        await _click(pilot, "#ibkey-send-code")
+        await settle(pilot)
+        assert _text(app, "#ibkey-note") == "type the user's password first"
+        app.query_one("#ibkey-password", Input).value = SERVER_PASSWORD
+        await _click(pilot, "#ibkey-send-code")
+        await settle(pilot)
+        assert _text(app, "#ibkey-note") == "a code was sent by SMS: see the Phone tab"
+        await show_tab(pilot, "tab-phone")
+        await pilot.click("#phone-check")
+        await settle(pilot)
+        code = phone.latest_code()
+        assert code is not None
+        await show_tab(pilot, "tab-ib-key")
+        await _click(pilot, "#ibkey-pin-code")
+        await pilot.press(*code)
+        await _click(pilot, "#ibkey-current-pin")
+        await pilot.press(*PIN)
+        await _click(pilot, "#ibkey-changed-pin")
+        await pilot.press(*"97531")
+        await _click(pilot, "#ibkey-change-pin")
+        await settle(pilot)
+        assert _text(app, "#ibkey-note") == f"PIN changed for {USER}"
+    assert len(ib_key.time_code(USER, pin="97531")) >= 6
+    with pytest.raises(InvalidPin):
+        ib_key.time_code(USER, pin=PIN)
