@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
+import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import httpx
 
@@ -28,6 +29,7 @@ from tokensim.emulators import load
 from tokensim.emulators.devices.phone import Phone
 from tokensim.emulators.keypad import (
     DEFAULT_SERVER_URL,
+    STATE_ENV,
     BackendError,
     CarrierMessage,
     Connection,
@@ -38,6 +40,7 @@ from tokensim.emulators.keypad import (
     LoginStart,
     default_state_path,
 )
+from tokensim.emulators.keypad.account import AccountDevice, NewDevice
 from tokensim.emulators.keypad.backend import IssuedChallenge
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import PushDecision, PushRequest, Response
@@ -46,8 +49,11 @@ from tokensim.protocol.provisioning import DeviceKind, IbKeyActivation, Provisio
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
+from tokensim.server.views import ChallengeView
 
 __all__ = ["DEFAULT_SERVE_PORT", "ClientBackend", "add_devices", "register"]
+
+_T = TypeVar("_T")
 
 #: Where ``--serve`` listens by default (the server itself takes 8000).
 DEFAULT_SERVE_PORT = 8001
@@ -55,7 +61,14 @@ DEFAULT_SERVE_PORT = 8001
 
 def _problem(e: Exception) -> BackendError:
     if isinstance(e, ProblemError):
-        return BackendError(e.detail or e.code, retry_after=e.retry_after)
+        message = e.detail or e.code
+        left = e.body.get("attempts_remaining")
+        attempts = left if isinstance(left, int) and not isinstance(left, bool) else None
+        if attempts is not None:
+            message += f" ({attempts} attempt{'s' if attempts != 1 else ''} left before the device locks)"
+        if e.retry_after is not None:
+            message += f"; try again in {math.ceil(e.retry_after)} s"
+        return BackendError(message, retry_after=e.retry_after, attempts_remaining=attempts)
     return BackendError(f"the server cannot be reached ({type(e).__name__})")
 
 
@@ -98,7 +111,7 @@ class ClientBackend:
 
     def _answer(self, login_id: str, challenge_id: str, answer: str | None) -> LoginResult:
         grant = self._client.answer(login_id, challenge_id, answer)
-        return LoginResult(grant.username, tuple(grant.scope), grant.device_kind)
+        return LoginResult(grant.username, tuple(grant.scope), grant.device_kind, token=grant.token)
 
     def answer(self, login_id: str, response: Response) -> LoginResult:
         """Answer by typing; see :meth:`PortalBackend.answer`."""
@@ -146,6 +159,72 @@ class ClientBackend:
             return self._client.activate_ib_key(activation)
         except (ProblemError, httpx.HTTPError) as e:
             raise _problem(e) from e
+
+    # The account pane's calls (AccountBackend).
+
+    def _call(self, call: Callable[[], _T]) -> _T:
+        try:
+            return call()
+        except (ProblemError, httpx.HTTPError) as e:
+            raise _problem(e) from e
+
+    @staticmethod
+    def _issued(view: ChallengeView) -> IssuedChallenge:
+        return IssuedChallenge(view.challenge, view.mode, view.qr, view.sent_to)
+
+    def logout(self, token: str) -> None:
+        """End the session; see :meth:`AccountBackend.logout`."""
+        self._call(lambda: self._client.logout(token))
+
+    def devices(self, username: str) -> Sequence[AccountDevice]:
+        """The user's devices of every status (support's view: needs the support token)."""
+        user = self._call(lambda: self._client.user(username))
+        return [AccountDevice(d.id, d.kind, d.serial, d.status) for d in user.devices]
+
+    def step_up(self, token: str, device_id: str, action: str) -> IssuedChallenge:
+        """A step-up challenge; see :meth:`AccountBackend.step_up`."""
+        return self._issued(self._call(lambda: self._client.step_up(token, device_id, action)))
+
+    def withdraw(self, token: str, amount_usd: str, challenge_id: str | None, answer: str | None) -> str:
+        """Withdraw; see :meth:`AccountBackend.withdraw`."""
+        receipt = self._call(
+            lambda: self._client.withdraw(token, amount_usd, challenge_id=challenge_id, answer=answer)
+        )
+        left = receipt.remaining.remaining_day_usd
+        today = "no daily limit" if left is None else f"{left} USD left today"
+        return f"withdrew {receipt.amount_usd} USD (authorised by {receipt.device_kind}); {today}"
+
+    def online_card(self, token: str) -> NewDevice:
+        """Issue an online card; see :meth:`AccountBackend.online_card`."""
+        enrollment = self._call(lambda: self._client.online_card(token))
+        if enrollment.provisioning is None:
+            raise BackendError("the server issued an online card without its cells")
+        return NewDevice(enrollment.device.id, enrollment.provisioning)
+
+    def activate(self, token: str, device_id: str) -> IssuedChallenge:
+        """An activation challenge; see :meth:`AccountBackend.activate`."""
+        return self._issued(self._call(lambda: self._client.activate(token, device_id)))
+
+    def activate_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> str:
+        """Answer an activation challenge; see :meth:`AccountBackend.activate_answer`."""
+        return self._call(lambda: self._client.activate_answer(token, device_id, challenge_id, answer)).status
+
+    def change_pin(self, token: str, device_id: str, new_pin: str) -> IssuedChallenge:
+        """A PIN-change challenge; see :meth:`AccountBackend.change_pin`."""
+        return self._issued(self._call(lambda: self._client.change_pin(token, device_id, new_pin)))
+
+    def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> str:
+        """Answer it with the new PIN; see :meth:`AccountBackend.change_pin_answer`."""
+        view = self._call(lambda: self._client.change_pin_answer(token, device_id, challenge_id, answer))
+        return view.status
+
+    def ib_key_pin_change(self, username: str, password: str, registration: str) -> str:
+        """Ask for an IB Key PIN change; see :meth:`AccountBackend.ib_key_pin_change`."""
+        return self._call(lambda: self._client.ib_key_pin_change(username, password, registration)).device.id
+
+    def ib_key_pin_change_answer(self, device_id: str, code: str) -> None:
+        """Send the texted code; see :meth:`AccountBackend.ib_key_pin_change_answer`."""
+        self._call(lambda: self._client.ib_key_pin_change_answer(device_id, code))
 
 
 def add_devices(store: DeviceStore, device_files: Sequence[Path], phones: Sequence[str]) -> int:
@@ -197,13 +276,14 @@ def _run(args: argparse.Namespace) -> int:
     if add_devices(store, args.add, args.phone):
         store.save()
     if args.serve:
-        from textual_serve.server import Server  # imported here: only --serve needs it
+        from tokensim.emulators.keypad.serve import KeypadServer  # imported here: only --serve needs it
 
         command = [sys.executable, "-m", "tokensim.server.cli", "keypad", "--state", str(state)]
         command += ["--server", args.server, "--support-token-file", str(args.support_token_file)]
+        command += ["--poll", str(args.poll)]
         url = f"http://{args.host}:{args.port}"
-        print(f"tokensim keypad: serving on {url} (no authentication: keep it local)")
-        Server(shlex.join(command), host=args.host, port=args.port, title="tokensim keypad").serve()
+        print(f"tokensim keypad: serving on {url} (no authentication: keep it local)", flush=True)
+        KeypadServer(command, host=args.host, port=args.port, title="tokensim keypad").serve()
         return 0
     connection = _connect(args.support_token_file)
     connection.use(args.server)
@@ -221,29 +301,59 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "so keep it private.",
     )
     parser.add_argument(
-        "--state", type=Path, default=None, help=f"the devices' state file (default: {default_state_path()})"
+        "--state",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help=f"the devices' state file (default: ${STATE_ENV}, else {default_state_path({})})",
     )
     parser.add_argument(
-        "--server", default=DEFAULT_SERVER_URL, help=f"the server's URL (default: {DEFAULT_SERVER_URL})"
+        "--server",
+        default=DEFAULT_SERVER_URL,
+        metavar="URL",
+        help=f"the server's URL (default: {DEFAULT_SERVER_URL})",
     )
     parser.add_argument(
         "--support-token-file",
         type=Path,
         default=ServerConfig().token_path,
-        help="the server's support token, for reading the carrier outbox "
-        "($TOKENSIM_SUPPORT_TOKEN wins; default: the server's own file)",
+        metavar="FILE",
+        help="the server's support token, for reading the carrier outbox and listing a user's devices "
+        f"($TOKENSIM_SUPPORT_TOKEN wins; default: {ServerConfig().token_path}, "
+        "the file tokensim serve writes)",
     )
     parser.add_argument(
-        "--add", type=Path, action="append", default=[], metavar="FILE", help="add a saved device file"
+        "--add",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="add a saved device file (Device.save() JSON, as serve --demo writes) to the state file; "
+        "repeat for several (default: none; the Account tab adds them while the keypad runs too)",
     )
     parser.add_argument(
-        "--phone", action="append", default=[], metavar="NUMBER", help="add a phone for SMS and voice"
+        "--phone",
+        action="append",
+        default=[],
+        metavar="NUMBER",
+        help="add a phone for SMS and voice codes, e.g. +15550100008; repeat for several (default: none)",
     )
     parser.add_argument(
-        "--poll", type=float, default=5.0, help="seconds between checks for messages and push requests"
+        "--poll",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between the phone's and IB Key's checks for messages and push requests (default: 5.0)",
     )
-    parser.add_argument("--serve", action="store_true", help="serve the app in a browser with textual-serve")
-    parser.add_argument("--host", default="127.0.0.1", help="where --serve listens (default: 127.0.0.1)")
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="serve the app in a browser with textual-serve, one app process per browser session, "
+        "instead of running it in this terminal (default: off)",
+    )
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="the address --serve listens on (default: 127.0.0.1)"
+    )
     parser.add_argument(
         "--port", type=int, default=DEFAULT_SERVE_PORT, help=f"--serve's port (default: {DEFAULT_SERVE_PORT})"
     )

@@ -82,6 +82,8 @@ class Message:
         text: the SMS text, or what the voice said (the transcript).
         received_at: Unix time it arrived, by the phone's clock.
         read: whether it has been opened.
+        sent_at: Unix time the network says it was sent (an SMS's service-centre time stamp), when
+            known; phones show this one.
     """
 
     id: int
@@ -90,6 +92,7 @@ class Message:
     text: str
     received_at: float
     read: bool = False
+    sent_at: float | None = None
 
     @property
     def code(self) -> str | None:
@@ -136,6 +139,7 @@ class Message:
             "text": self.text,
             "received_at": self.received_at,
             "read": self.read,
+            "sent_at": self.sent_at,
         }
 
     @classmethod
@@ -153,6 +157,7 @@ class Message:
             text=state.text("text"),
             received_at=state.number("received_at"),
             read=state.flag("read"),
+            sent_at=state.optional_number("sent_at"),
         )
 
     def __repr__(self) -> str:
@@ -194,21 +199,21 @@ class Phone(Device):
         """Every message, newest first."""
         return self._messages[::-1]
 
-    def receive_sms(self, sender: str, text: str) -> Message:
-        """An SMS arrives now.
+    def receive_sms(self, sender: str, text: str, *, sent_at: float | None = None) -> Message:
+        """An SMS arrives now; ``sent_at`` is the network's time stamp of its sending, when known.
 
         Raises:
             InvalidParameter: the sender is empty.
         """
-        return self._receive(MessageKind.SMS, sender, text)
+        return self._receive(MessageKind.SMS, sender, text, sent_at)
 
-    def receive_call(self, sender: str, transcript: str) -> Message:
-        """A voice call arrives now; ``transcript`` is what the voice says.
+    def receive_call(self, sender: str, transcript: str, *, sent_at: float | None = None) -> Message:
+        """A voice call arrives now; ``transcript`` is what the voice says, ``sent_at`` when it was placed.
 
         Raises:
             InvalidParameter: the sender is empty.
         """
-        return self._receive(MessageKind.VOICE, sender, transcript)
+        return self._receive(MessageKind.VOICE, sender, transcript, sent_at)
 
     def latest_code(self) -> str | None:
         """The 6-digit code of the newest message that has one, or ``None``."""
@@ -231,11 +236,11 @@ class Phone(Device):
                 return opened
         raise InvalidParameter(f"no message {message_id} on this phone")
 
-    def _receive(self, kind: MessageKind, sender: str, text: str) -> Message:
+    def _receive(self, kind: MessageKind, sender: str, text: str, sent_at: float | None) -> Message:
         if not sender:
             raise InvalidParameter("a message needs a sender")
         next_id = self._messages[-1].id + 1 if self._messages else 1
-        message = Message(next_id, kind, sender, text, self._clock.now())
+        message = Message(next_id, kind, sender, text, self._clock.now(), sent_at=sent_at)
         self._messages.append(message)
         return message
 

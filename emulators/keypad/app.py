@@ -26,6 +26,7 @@ from textual.widgets import Footer, Header, Input, Label, TabbedContent, TabPane
 from tokensim.emulators.base import Device
 from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.emulators.devices.phone import Phone
+from tokensim.emulators.keypad.account import AccountPane
 from tokensim.emulators.keypad.backend import Connection
 from tokensim.emulators.keypad.card_face import CardFace
 from tokensim.emulators.keypad.ib_key_face import IbKeyFace
@@ -48,6 +49,7 @@ TABS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("tab-ib-key", "IB Key", ("ib-key",)),
     ("tab-phone", "Phone", ("phone",)),
     ("tab-portal", "Portal", ()),
+    ("tab-account", "Account", ()),
 )
 
 
@@ -100,6 +102,9 @@ class KeypadApp(App[None]):
         with TabbedContent(initial=self._initial_tab, id="tabs"):
             for tab_id, title, kinds in TABS:
                 with TabPane(title, id=tab_id):
+                    if tab_id == "tab-account":
+                        yield AccountPane(self.connection, id="account")
+                        continue
                     if not kinds:
                         yield PortalPane(self.connection, id="portal")
                         continue
@@ -139,9 +144,13 @@ class KeypadApp(App[None]):
             self._focus_keypad(event.pane.id)
 
     def _focus_keypad(self, tab_id: str) -> None:
-        faces = self.query_one(f"#{tab_id}", TabPane).query(KeypadFace)
+        pane = self.query_one(f"#{tab_id}", TabPane)
+        faces = pane.query(KeypadFace)
         if faces:
             faces.first().focus()
+        ib_keys = pane.query(IbKeyFace)
+        if ib_keys:
+            ib_keys.first().focus_screen()  # the app's PIN and OK keys work without a click
 
     @on(PortalPane.QrToIbKey)
     def _qr_to_ib_key(self, event: PortalPane.QrToIbKey) -> None:
@@ -155,6 +164,34 @@ class KeypadApp(App[None]):
         # The clicked button's focus would take the tabs back to the portal: move it to the PIN box,
         # which is what the user types next anyway.
         self.call_after_refresh(face.query_one("#ibkey-pin", Input).focus)
+
+    @on(PortalPane.LoggedIn)
+    def _logged_in(self, event: PortalPane.LoggedIn) -> None:
+        self.query_one(AccountPane).session = event.result
+
+    @on(AccountPane.DeviceAdded)
+    async def _device_added(self, event: AccountPane.DeviceAdded) -> None:
+        await self.add_device(event.device)
+
+    async def add_device(self, device: Device) -> None:
+        """Put a new device in the state file and its face on its tab, and show that tab."""
+        try:
+            self.store.add(device)
+        except TokensimError as e:
+            self.notify(str(e), severity="error")
+            return
+        tab_id = next((tab for tab, _, kinds in TABS if device.kind in kinds), None)
+        if tab_id is None:
+            self.notify(f"the keypad has no tab for a {device.kind}", severity="error")
+            return
+        pane = self.query_one(f"#{tab_id}", TabPane)
+        await pane.query(".empty").remove()
+        await pane.mount_all(list(self._faces([device])))
+        try:
+            self.store.save()
+        except TokensimError as e:
+            self.notify(str(e), severity="error")
+        self.notify(f"added {face_id(device).removeprefix('face-')} to the {tab_id.removeprefix('tab-')} tab")
 
     def action_save(self) -> None:
         """Save every device to the state file."""

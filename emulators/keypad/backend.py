@@ -16,7 +16,7 @@ fit to show on screen: never a secret, a PIN or a code in it.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from tokensim.protocol.errors import TokensimError
@@ -46,11 +46,15 @@ class BackendError(TokensimError):
     Args:
         message: what went wrong.
         retry_after: seconds until a throttled call may be tried again, when the server said so.
+        attempts_remaining: wrong answers the device still takes before it locks, when the server said.
     """
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, attempts_remaining: int | None = None
+    ) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.attempts_remaining = attempts_remaining
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,11 +112,13 @@ class LoginResult:
         username: who logged in.
         scope: what the session may do (``trading``, ``portal``, ``card-printing``, ``statements``).
         device_kind: the kind of the device that answered, when the server says.
+        token: the session's bearer token, for the account pane's calls (never shown or logged).
     """
 
     username: str
     scope: tuple[str, ...]
     device_kind: str | None = None
+    token: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

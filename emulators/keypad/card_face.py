@@ -23,7 +23,7 @@ from tokensim.emulators.base import Device
 from tokensim.emulators.keypad.device_view import device_title
 from tokensim.protocol.errors import TokensimError
 
-__all__ = ["CardDevice", "CardFace"]
+__all__ = ["CardDevice", "CardFace", "parse_indices"]
 
 
 @runtime_checkable
@@ -43,8 +43,8 @@ class CardFace(Widget):
         id: the widget id.
     """
 
-    #: The index being looked up, or ``None``.
-    index: reactive[int | None] = reactive(None, init=False)
+    #: The indices being looked up, in the order typed (none when the box is empty).
+    indices: reactive[tuple[int, ...]] = reactive((), init=False)
 
     def __init__(self, device: Device, *, id: str | None = None) -> None:
         super().__init__(id=id, classes="face card-face")
@@ -55,39 +55,55 @@ class CardFace(Widget):
         yield Label(device_title(self.device), classes="face-title")
         with Horizontal(classes="row"):
             yield Label("Index", classes="field-label")
-            yield Input(placeholder="1-224", id="card-search", restrict=r"[0-9]*", max_length=4)
+            yield Input(
+                placeholder="1-224, or several: 135 97",
+                id="card-search",
+                restrict=r"[0-9 ,;/.+-]*",
+                max_length=40,
+            )
             yield Static(id="card-value", classes="card-value", markup=False)
         yield Static(id="card-grid", classes="card-grid", markup=False)
 
     def on_mount(self) -> None:
         """Show the printed card."""
-        self._show(None)
+        self._show(())
 
     @on(Input.Changed, "#card-search")
     def _search(self, event: Input.Changed) -> None:
         event.stop()
-        self.index = int(event.value) if event.value.isdigit() else None
+        self.indices = parse_indices(event.value)
 
-    def watch_index(self, index: int | None) -> None:
-        self._show(index)
+    def watch_indices(self, indices: tuple[int, ...]) -> None:
+        self._show(indices)
 
-    def _show(self, index: int | None) -> None:
+    def _show(self, indices: tuple[int, ...]) -> None:
         grid = Text(self.device.screen)
         answer = self.query_one("#card-value", Static)
         answer.set_class(False, "-error")
-        if index is None:
+        if not indices:
             answer.update("")
         elif not isinstance(self.device, CardDevice):
             answer.update("this device has no cells")
         else:
-            try:
-                value = self.device.value(index)
-            except TokensimError:
-                answer.update(f"{index} is not on this card")
-                answer.set_class(True, "-error")
-            else:
-                answer.update(f"{index} → {value}")
+            shown: list[str] = []
+            for index in indices:
+                try:
+                    value = self.device.value(index)
+                except TokensimError:
+                    shown.append(f"{index} is not on this card")
+                    answer.set_class(True, "-error")
+                    continue
+                shown.append(f"{index} → {value}")
                 # The printed cell is its index, a space and the value; mark that one on the grid.
                 pattern = rf"(?<![0-9A-Z]){index} {re.escape(value)}(?![0-9A-Z])"
                 grid.highlight_regex(pattern, style="bold reverse")
+            answer.update("   ".join(shown))
         self.query_one("#card-grid", Static).update(grid)
+
+
+def parse_indices(typed: str) -> tuple[int, ...]:
+    """The card indices in what was typed: numbers split by spaces or any other separators.
+
+    ``"135 97"``, ``"135,97"`` and ``"135-97"`` all give ``(135, 97)``; an empty box gives ``()``.
+    """
+    return tuple(int(number) for number in re.findall(r"[0-9]+", typed))

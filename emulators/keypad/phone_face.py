@@ -41,9 +41,9 @@ def deliver(phone: Phone, messages: Sequence[CarrierMessage]) -> int:
     """
     for message in sorted(messages, key=lambda m: m.seq):
         if message.channel == "voice":
-            phone.receive_call(message.sender, message.text)
+            phone.receive_call(message.sender, message.text, sent_at=message.sent_at)
         else:
-            phone.receive_sms(message.sender, message.text)
+            phone.receive_sms(message.sender, message.text, sent_at=message.sent_at)
     return len(messages)
 
 
@@ -66,7 +66,9 @@ class InboxEntry(Static):
             self.message_id = message_id
 
     def __init__(self, message: Message) -> None:
-        when = datetime.fromtimestamp(message.received_at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        # When the server sent it (as a phone shows an SMS's time stamp), not when the keypad fetched it.
+        sent = message.received_at if message.sent_at is None else message.sent_at
+        when = datetime.fromtimestamp(sent, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         what = "SMS" if message.kind is MessageKind.SMS else "Voice call"
         text = Text()
         text.append(f"{what} from {message.sender}", style="bold")

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import hmac
 import random
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from textual.pilot import Pilot
@@ -38,6 +40,10 @@ from tokensim.protocol.ocra import OcraSuite, ocra
 from tokensim.protocol.otp import totp
 from tokensim.protocol.phone_auth import RequestAuth
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActivation, Provisioning
+
+if TYPE_CHECKING:
+    from tokensim.server.client import TokensimClient
+    from tokensim.server.harness import Harness
 
 #: Every keypad test clock starts here: 2023-11-14 22:13:20 UTC.
 START = 1_700_000_000.0
@@ -251,3 +257,52 @@ def phone_with_messages(clock: FixedClock) -> Phone:
     clock.advance(150)
     phone.receive_call("TOKENSIM", "Your tokensim code is 5, 2, 8, 0, 3, 1. Again: 5, 2, 8, 0, 3, 1.")
     return phone
+
+
+# A real server in this process, for the tests that log in through ``tokensim.server.cli_keypad``.
+# The server is imported inside the fixtures, so the face and snapshot tests never load it.
+
+#: The user the in-process server is given, with a verified phone and enough equity for a DSC+.
+SERVER_USER = "alice"
+SERVER_PASSWORD = "correct horse battery staple"
+SERVER_NUMBER = "+15551230001"
+SERVER_PIN = "1234"
+
+
+@pytest.fixture
+def server_clock() -> FixedClock:
+    return FixedClock(START)
+
+
+@pytest.fixture
+def client(tmp_path: Path, server_clock: FixedClock) -> Iterator[TokensimClient]:
+    from tokensim.server.api import create_app
+    from tokensim.server.client import TokensimClient
+    from tokensim.server.config import Argon2Params, ServerConfig
+    from tokensim.server.core import load_support_token
+
+    # Cheap argon2 through the configuration only, as the server's own tests do.
+    cheap = Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
+    config = ServerConfig(data_dir=tmp_path / "data", argon2=cheap)
+    app = create_app(config, clock=server_clock, environ={})
+    token = load_support_token(config.token_path, environ={})
+    try:
+        with TokensimClient.in_process(app, support_token=token) as made:
+            yield made
+    finally:
+        app.state.service.close()
+
+
+@pytest.fixture
+def harness(client: TokensimClient, server_clock: FixedClock) -> Harness:
+    from tokensim.server.harness import Harness
+
+    client.create_user(SERVER_USER, SERVER_PASSWORD, phones=[SERVER_NUMBER], equity=2_000_000)
+    return Harness(client, clock=server_clock)
+
+
+@pytest.fixture
+def connection(client: TokensimClient) -> Connection:
+    from tokensim.server.cli_keypad import ClientBackend
+
+    return Connection("http://tokensim.local", backend=ClientBackend(client, "http://tokensim.local"))

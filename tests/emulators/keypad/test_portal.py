@@ -6,12 +6,17 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Select, Static
 
-from tokensim.emulators import Device
+from tokensim.emulators import Device, create
+from tokensim.emulators.devices.phone import Phone
 from tokensim.emulators.keypad.app import KeypadApp, face_id
-from tokensim.emulators.keypad.backend import Connection
+from tokensim.emulators.keypad.backend import CarrierMessage, Connection
+from tokensim.emulators.keypad.card_face import CardDevice, parse_indices
 from tokensim.emulators.keypad.keypad_face import KeypadFace
+from tokensim.emulators.keypad.phone_face import InboxEntry
 from tokensim.emulators.keypad.portal import PortalPane
 from tokensim.emulators.keypad.store import DeviceStore
+from tokensim.protocol.clock import FixedClock
+from tokensim.protocol.provisioning import DeviceKind, Provisioning
 
 from .conftest import PASSWORD, PIN, SIZE, USERNAME, FakeBackend, settle, show_tab
 
@@ -152,3 +157,57 @@ async def test_without_a_server_the_portal_says_so(store: DeviceStore) -> None:
         await log_in(app, pilot)
         assert _text(app, "#portal-result") == "no server: start the keypad with --server URL"
         assert app.query_one("#portal-get-challenge", Button).disabled
+
+
+@pytest.mark.parametrize("typed", ["100 50", "100,50", "100 - 50", " 100;  50 "])
+async def test_the_card_index_box_takes_both_indices_as_the_challenge_gives_them(
+    store: DeviceStore, devices: list[Device], fake_connection: Connection, typed: str
+) -> None:
+    card = next(d for d in devices if d.kind == "scc")
+    assert isinstance(card, CardDevice)
+    app = KeypadApp(store, connection=fake_connection, initial_tab="tab-portal")
+    async with app.run_test(size=SIZE) as pilot:
+        await log_in(app, pilot)
+        await get_challenge(app, pilot, card)
+        await show_tab(pilot, "tab-cards")
+        face = f"#{face_id(card)}"
+        await pilot.click(f"{face} #card-search")
+        await pilot.press(*typed)
+        await pilot.pause()
+        assert app.query_one(f"{face} #card-search", Input).value == typed
+        shown = _text(app, f"{face} #card-value")
+        assert shown == f"100 → {card.value(100)}   50 → {card.value(50)}"
+        await show_tab(pilot, "tab-portal")
+        await submit(app, pilot, card.value(100) + card.value(50))
+        assert _text(app, "#portal-result").startswith(f"logged in as {USERNAME}")
+
+
+def test_indices_are_the_numbers_between_any_separators() -> None:
+    assert parse_indices("135 97") == (135, 97)
+    assert parse_indices("135, 97/8") == (135, 97, 8)
+    assert parse_indices("") == ()
+    assert parse_indices(" - ") == ()
+
+
+async def test_an_sms_shows_when_the_server_sent_it_not_when_the_phone_fetched_it(
+    keypad_clock: FixedClock,
+) -> None:
+    number = "+15551230009"
+    phone = create(Provisioning(kind=DeviceKind.PHONE, serial="handset-9", number=number), clock=keypad_clock)
+    backend = FakeBackend([], keypad_clock)
+    sent_at = keypad_clock.now()
+    backend.outboxes[number] = [CarrierMessage(1, "m1", number, "sms", "TOKENSIM", "Code 135790", sent_at)]
+    keypad_clock.advance(3600 + 125)  # the keypad checks an hour and two minutes later
+    app = KeypadApp(
+        DeviceStore([phone]), connection=Connection(backend.url, backend=backend), initial_tab="tab-phone"
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.click("#phone-check")
+        await settle(pilot)
+        entry = app.query_one(InboxEntry)
+        assert "2023-11-14 22:13:20 UTC" in str(entry.content)  # START, when it was sent
+        assert "23:15:25" not in str(entry.content)
+    assert phone.inbox[0].sent_at == sent_at
+    assert phone.inbox[0].received_at == keypad_clock.now()
+    # The sent time is kept in the saved state with the message.
+    assert Phone.load(phone.save(), clock=keypad_clock).inbox[0].sent_at == sent_at

@@ -1,4 +1,4 @@
-"""Snapshot of the Cards tab: the Security Code Card with index 100 looked up and marked on the grid."""
+"""Snapshot of the Cards tab: the Security Code Card with indices 100 and 50 looked up and marked."""
 
 from __future__ import annotations
 
@@ -19,5 +19,5 @@ async def test_card_face_with_a_search(store: DeviceStore, devices: list[Device]
     app = KeypadApp(store, initial_tab="tab-cards")
     async with app.run_test(size=SIZE) as pilot:
         assert await pilot.click(f"#{face_id(card)} #card-search")
-        await pilot.press(*"100")
+        await pilot.press(*"100 50")
         compare(await take(pilot), "cards")

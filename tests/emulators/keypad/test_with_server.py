@@ -7,8 +7,7 @@ do the rest: the password on the portal, the device, the challenge, the keypad, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+import re
 
 import pytest
 from textual.pilot import Pilot
@@ -24,51 +23,17 @@ from tokensim.emulators.keypad.phone_face import InboxEntry, PhoneFace
 from tokensim.emulators.keypad.store import DeviceStore
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
-from tokensim.server.api import create_app
-from tokensim.server.cli_keypad import ClientBackend
 from tokensim.server.client import TokensimClient
-from tokensim.server.config import Argon2Params, ServerConfig
-from tokensim.server.core import load_support_token
 from tokensim.server.harness import Enrolled, Harness
 
-from .conftest import SIZE, START, settle, show_tab
+from .conftest import SERVER_NUMBER, SERVER_PASSWORD, SERVER_PIN, SERVER_USER, SIZE, settle, show_tab
 
 pytestmark = pytest.mark.anyio
 
-USER = "alice"
-PASSWORD = "correct horse battery staple"
-NUMBER = "+15551230001"
-PIN = "1234"
-
-
-@pytest.fixture
-def server_clock() -> FixedClock:
-    return FixedClock(START)
-
-
-@pytest.fixture
-def client(tmp_path: Path, server_clock: FixedClock) -> Iterator[TokensimClient]:
-    # Cheap argon2 through the configuration only, as the server's own tests do.
-    cheap = Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
-    config = ServerConfig(data_dir=tmp_path / "data", argon2=cheap)
-    app = create_app(config, clock=server_clock, environ={})
-    token = load_support_token(config.token_path, environ={})
-    try:
-        with TokensimClient.in_process(app, support_token=token) as made:
-            yield made
-    finally:
-        app.state.service.close()
-
-
-@pytest.fixture
-def harness(client: TokensimClient, server_clock: FixedClock) -> Harness:
-    client.create_user(USER, PASSWORD, phones=[NUMBER], equity=2_000_000)
-    return Harness(client, clock=server_clock)
-
-
-@pytest.fixture
-def connection(client: TokensimClient) -> Connection:
-    return Connection("http://tokensim.local", backend=ClientBackend(client, "http://tokensim.local"))
+USER = SERVER_USER
+PASSWORD = SERVER_PASSWORD
+NUMBER = SERVER_NUMBER
+PIN = SERVER_PIN
 
 
 def _text(app: KeypadApp, selector: str) -> str:
@@ -78,6 +43,7 @@ def _text(app: KeypadApp, selector: str) -> str:
 async def _log_in(app: KeypadApp, pilot: Pilot[None], enrolled: Enrolled, mode: str | None = None) -> None:
     """Password, device and (optionally) mode on the portal, then Get challenge."""
     await show_tab(pilot, "tab-portal")
+    app.query_one("#portal-username", Input).value = ""
     await pilot.click("#portal-username")
     await pilot.press(*USER)
     app.query_one("#portal-password", Input).value = PASSWORD  # typing 28 characters adds nothing
@@ -140,6 +106,18 @@ async def test_a_wrong_pin_is_refused_by_the_server(
         result = app.query_one("#portal-result", Static)
         assert result.has_class("-error")
         assert not str(result.content).startswith("logged in")
+        left = re.search(r"\((\d+) attempts? left before the device locks\)", str(result.content))
+        assert left is not None, str(result.content)
+        # A second wrong answer leaves one attempt fewer.
+        server_clock.advance(120)  # the card's display goes off again
+        await _log_in(app, pilot, enrolled)
+        question = _text(app, "#portal-challenge").removeprefix("Challenge: ").split()[0]
+        await show_tab(pilot, "tab-dsc-plus")
+        await pilot.press("p", *"9876", "enter", *question, "enter")
+        await _submit(app, pilot, card.screen)
+        again = re.search(r"\((\d+) attempts? left", _text(app, "#portal-result"))
+        assert again is not None, _text(app, "#portal-result")
+        assert int(again.group(1)) == int(left.group(1)) - 1
 
 
 async def test_push_approval_on_the_ib_key(harness: Harness, connection: Connection) -> None:
