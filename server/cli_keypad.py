@@ -213,6 +213,14 @@ class ClientBackend:
         """A PIN-change challenge; see :meth:`AccountBackend.change_pin`."""
         return self._issued(self._call(lambda: self._client.change_pin(token, device_id, new_pin)))
 
+    def change_pin_current(
+        self, token: str, device_id: str, challenge_id: str, answer: str
+    ) -> IssuedChallenge:
+        """Answer with the current PIN; see :meth:`AccountBackend.change_pin_current`."""
+        return self._issued(
+            self._call(lambda: self._client.change_pin_current(token, device_id, challenge_id, answer))
+        )
+
     def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> str:
         """Answer it with the new PIN; see :meth:`AccountBackend.change_pin_answer`."""
         view = self._call(lambda: self._client.change_pin_answer(token, device_id, challenge_id, answer))

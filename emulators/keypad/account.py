@@ -105,7 +105,13 @@ class AccountBackend(Protocol):
         ...
 
     def change_pin(self, token: str, device_id: str, new_pin: str) -> IssuedChallenge:
-        """The challenge a DSC+ answers with its new PIN."""
+        """The challenge a DSC+ answers with its current PIN (the new one is checked next)."""
+        ...
+
+    def change_pin_current(
+        self, token: str, device_id: str, challenge_id: str, answer: str
+    ) -> IssuedChallenge:
+        """The answer computed with the current PIN; returns the challenge to answer with the new PIN."""
         ...
 
     def change_pin_answer(self, token: str, device_id: str, challenge_id: str, answer: str) -> str:
@@ -400,6 +406,7 @@ class AccountPane(Widget):
             self._failed("type the new PIN first")
             return
 
+        # Two challenges: the first answered with the current PIN, the second with the new one.
         def finish(answer: str, issued: IssuedChallenge) -> None:
             challenge_id = issued.challenge.id
             call_backend(
@@ -409,12 +416,25 @@ class AccountPane(Widget):
                 self._failed,
             )
 
-        call_backend(
-            self,
-            lambda: backend.change_pin(token, device_id, new_pin),
-            lambda issued: self._ask(issued, lambda answer: finish(answer, issued)),
-            self._failed,
-        )
+        def current(answer: str, issued: IssuedChallenge) -> None:
+            challenge_id = issued.challenge.id
+
+            def ask_new(second: IssuedChallenge) -> None:
+                self._ask(second, lambda answer: finish(answer, second))
+                self._say("now answer this challenge with the NEW PIN")
+
+            call_backend(
+                self,
+                lambda: backend.change_pin_current(token, device_id, challenge_id, answer),
+                ask_new,
+                self._failed,
+            )
+
+        def ask_current(issued: IssuedChallenge) -> None:
+            self._ask(issued, lambda answer: current(answer, issued))
+            self._say("answer this challenge with the CURRENT PIN")
+
+        call_backend(self, lambda: backend.change_pin(token, device_id, new_pin), ask_current, self._failed)
 
     # The online card.
 

@@ -90,7 +90,7 @@ async def test_logout_ends_the_session_on_the_server(
         assert refused.value.status == 401
 
 
-async def test_a_dsc_plus_pin_change_answered_with_the_new_pin(
+async def test_a_dsc_plus_pin_change_answered_with_the_current_pin_then_the_new_one(
     harness: Harness, connection: Connection, server_clock: FixedClock
 ) -> None:
     enrolled = harness.enroll(USER, "dsc-plus", pin=PIN)
@@ -107,7 +107,11 @@ async def test_a_dsc_plus_pin_change_answered_with_the_new_pin(
         assert app.query_one("#account-new-pin", Input).password
         await pilot.click("#account-change-pin")
         await settle(pilot)
+        assert _text(app, "#account-note") == "answer this challenge with the CURRENT PIN"
         server_clock.advance(120)  # the DSC+ display is off again
+        await _answer_with_dsc_plus(app, pilot, enrolled, PIN)
+        assert _text(app, "#account-note") == "now answer this challenge with the NEW PIN"
+        server_clock.advance(120)
         await _answer_with_dsc_plus(app, pilot, enrolled, new_pin)
         assert _text(app, "#account-note") == "PIN changed; the device is active", _text(app, "#account-note")
         # The next login needs the new PIN: the old one gives a wrong response.
