@@ -134,10 +134,11 @@ def test_a_temporary_passcode_session_loses_its_full_scope_when_the_stage_ends(
 
 
 def test_a_temporary_passcode_session_ends_with_the_passcode(
-    client: TokensimClient, clock: FixedClock, alice: str
+    client: TokensimClient, clock: FixedClock, alice: str, config: ServerConfig
 ) -> None:
     device_id, passcode = temporary_passcode(client, alice)
-    clock.advance(12 * DAY - 3600)
+    # An hour before the card-printing stage ends.
+    clock.advance(config.temporary_full_access + config.temporary_card_printing - 3600)
     grant = static_login(client, alice, device_id, passcode)
     assert grant.scope == ("card-printing",)
     clock.advance(3600)
