@@ -36,7 +36,7 @@ from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import PushRequest, parse_qr_payload
 from tokensim.server.client import ProblemError, TokensimClient
 
-__all__ = ["DEFAULT_APP", "register"]
+__all__ = ["DEFAULT_APP", "load_app", "register", "save_app"]
 
 #: Where ``tokensim serve --demo`` saves its IB Key app (under the default data folder).
 DEFAULT_APP = Path("data") / "demo" / "ib-key-app.json"

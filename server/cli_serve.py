@@ -54,6 +54,7 @@ from tokensim.server.views import ChallengeView
 __all__ = [
     "APP_FACTORY",
     "CONFIG_ENV",
+    "DEMO_EQUITY_USD",
     "DEMO_PASSWORD",
     "EPHEMERAL_ENV",
     "DemoAccount",

@@ -21,6 +21,7 @@ __all__ = [
     "IB_KEY_DECISIONS_DOC",
     "IB_KEY_REFUSED",
     "IB_KEY_REQUESTS_DOC",
+    "REQUEST_AUTH_DOC",
     "IbKeyAuthDep",
 ]
 
