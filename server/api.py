@@ -41,24 +41,38 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
+import fastapi_offline
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensim.protocol.clock import Clock
-from tokensim.protocol.errors import TokensimError
+from tokensim.protocol.errors import InvalidParameter, TokensimError
 from tokensim.protocol.messages import PushDecision
 from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
-from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, bearer
+from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, TokenDep
 from tokensim.server.errors import NotFound
-from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
+from tokensim.server.problems import (
+    ANSWER_CODES,
+    CHALLENGE_CODES,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    PROBLEMS,
+    Problem,
+    problem_from_error,
+    problem_responses,
+)
 from tokensim.server.reset import reset_database
 from tokensim.server.schemas import (
     ActivationAnswerBody,
@@ -66,6 +80,8 @@ from tokensim.server.schemas import (
     ChallengeBody,
     CreateUserBody,
     EnrollBody,
+    EnrollPhoneDevice,
+    EnrollPinDevice,
     IbKeyActivationBody,
     LoginBody,
     PushDecisionBody,
@@ -189,6 +205,16 @@ def _validation_problem(error: RequestValidationError, request: Request) -> Prob
     return Problem("invalid-request", summary or "invalid request", extra={"errors": details})
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_tokensim(request: Request, error: Exception) -> Response:
         assert isinstance(error, TokensimError)
@@ -212,8 +238,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         }
         problem = Problem(code.get(error.status_code, "invalid-request"), str(error.detail))
         response = _problem_response(problem, request)
-        if error.status_code == 405 and error.headers:
-            response.headers.update(error.headers)
+        if error.status_code == 405:
+            # Starlette names the methods of the first route of the path only; a path several
+            # routes share (GET and DELETE /v1/session) allows all of theirs.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     async def on_unexpected(request: Request, error: Exception) -> Response:
@@ -227,6 +255,17 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Exception, on_unexpected)
 
 
+def _only_query(*names: str) -> Any:
+    """A dependency refusing query parameters other than ``names`` (a typo never passes silently)."""
+
+    async def check(request: Request) -> None:
+        unknown = sorted(set(request.query_params) - set(names))
+        if unknown:
+            raise InvalidParameter(f"unknown query parameter {unknown[0]!r}; known: {', '.join(names)}")
+
+    return Depends(check)
+
+
 def _json(data: Mapping[str, Any] | list[Any], status: int = 200) -> JSONResponse:
     return JSONResponse(data, status_code=status)
 
@@ -236,12 +275,12 @@ def _origin(request: Request) -> str:
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get("/v1/health", tags=["meta"])
+    @app.get("/v1/health", tags=["meta"], responses=problem_responses())
     def health(service: ServiceDep) -> JSONResponse:
         """Liveness and the database in use."""
         return _json({"status": "ok", "database": service.core.db.dialect})
 
-    @app.get("/v1/noop", tags=["meta"])
+    @app.get("/v1/noop", tags=["meta"], responses=problem_responses())
     def noop() -> JSONResponse:
         """Do nothing: the same middleware, event loop or thread pool and JSON response as every endpoint.
 
@@ -250,7 +289,7 @@ def _add_routes(app: FastAPI) -> None:
         """
         return _json({})
 
-    @app.get("/v1/problems/{code}", tags=["meta"])
+    @app.get("/v1/problems/{code}", tags=["meta"], responses=problem_responses("not-found", params=True))
     def problem_type(code: str) -> JSONResponse:
         """What a problem code means."""
         kind = PROBLEMS.get(code)
@@ -262,7 +301,14 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- login ---------------------------------------------------------------------------------
 
-    @app.post("/v1/login", status_code=201, tags=["login"])
+    @app.post(
+        "/v1/login",
+        status_code=201,
+        tags=["login"],
+        responses=problem_responses(
+            "invalid-credentials", "too-many-attempts", "account-locked", "ip-restricted", body=True
+        ),
+    )
     def login(body: LoginBody, request: Request, service: ServiceDep) -> JSONResponse:
         """Check the password; returns the login id and the devices to choose from."""
         started = service.logins.start(
@@ -270,32 +316,47 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(started.to_json(), 201)
 
-    @app.post("/v1/login/{login_id}/challenge", status_code=201, tags=["login"])
+    @app.post(
+        "/v1/login/{login_id}/challenge",
+        status_code=201,
+        tags=["login"],
+        responses=problem_responses(*CHALLENGE_CODES, "login-expired", body=True, params=True),
+    )
     def login_challenge(login_id: str, body: ChallengeBody, service: ServiceDep) -> JSONResponse:
         """Issue a challenge for the chosen device (SMS and voice codes are sent now)."""
         view = service.logins.challenge(login_id, body.device_id, mode=body.mode)
         return _json(view.to_json(), 201)
 
-    @app.post("/v1/login/{login_id}/answer", status_code=201, tags=["login"])
+    @app.post(
+        "/v1/login/{login_id}/answer",
+        status_code=201,
+        tags=["login"],
+        responses=problem_responses(*ANSWER_CODES, "login-expired", "ip-restricted", body=True, params=True),
+    )
     def login_answer(login_id: str, body: AnswerBody, service: ServiceDep) -> JSONResponse:
         """Answer the challenge; a right answer returns the session token and its scope."""
         grant = service.logins.answer(login_id, body.challenge_id, body.answer)
         return _json(grant.to_json(), 201)
 
-    @app.get("/v1/session", tags=["login"])
-    def session_info(request: Request, service: ServiceDep) -> JSONResponse:
+    @app.get("/v1/session", tags=["login"], responses=problem_responses("unauthorized"))
+    def session_info(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """What the bearer session may do."""
-        return _json(service.logins.session_info(bearer(request)).to_json())
+        return _json(service.logins.session_info(token).to_json())
 
-    @app.delete("/v1/session", status_code=204, tags=["login"])
-    def logout(request: Request, service: ServiceDep) -> Response:
+    @app.delete("/v1/session", status_code=204, tags=["login"], responses=problem_responses("unauthorized"))
+    def logout(token: TokenDep, service: ServiceDep) -> Response:
         """End the bearer session."""
-        service.logins.logout(bearer(request))
+        service.logins.logout(token)
         return Response(status_code=204)
 
     # -- IB Key app ----------------------------------------------------------------------------
 
-    @app.post("/v1/ib-key/activations", status_code=201, tags=["ib-key"])
+    @app.post(
+        "/v1/ib-key/activations",
+        status_code=201,
+        tags=["ib-key"],
+        responses=problem_responses("wrong-answer", "replayed-answer", "device-locked", body=True),
+    )
     def ib_key_activation(body: IbKeyActivationBody, service: ServiceDep) -> JSONResponse:
         """Activate an IB Key registration with the texted token; returns its provisioning."""
         activation = IbKeyActivation(
@@ -303,13 +364,21 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(service.accounts.activate_ib_key(activation).to_json(), 201)
 
-    @app.get("/v1/ib-key/{registration}/requests", tags=["ib-key"])
+    @app.get(
+        "/v1/ib-key/{registration}/requests",
+        tags=["ib-key"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def ib_key_requests(registration: str, service: ServiceDep) -> JSONResponse:
         """Push requests waiting for the phone's decision."""
         requests = service.challenges.pending_pushes(registration)
         return _json({"requests": [r.to_json() for r in requests]})
 
-    @app.post("/v1/ib-key/decisions", tags=["ib-key"])
+    @app.post(
+        "/v1/ib-key/decisions",
+        tags=["ib-key"],
+        responses=problem_responses("unauthorized", *ANSWER_CODES, body=True),
+    )
     def ib_key_decision(body: PushDecisionBody, service: ServiceDep) -> JSONResponse:
         """A phone's signed approval or denial of a push or QR request."""
         decision = PushDecision.from_json(body.model_dump())
@@ -318,7 +387,12 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- support -------------------------------------------------------------------------------
 
-    @app.post("/v1/support/users", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/users",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses("unauthorized", "already-exists", body=True),
+    )
     def create_user(body: CreateUserBody, service: SupportDep) -> JSONResponse:
         """Create a user with verified phone numbers."""
         user = service.accounts.create_user(
@@ -333,26 +407,56 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(user.to_json(), 201)
 
-    @app.get("/v1/support/users/{username}", tags=["support"])
+    @app.get(
+        "/v1/support/users/{username}",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def get_user(username: str, service: SupportDep) -> JSONResponse:
         """A user with their phones and devices."""
         return _json(service.accounts.get_user(username).to_json())
 
-    @app.post("/v1/support/users/{username}/devices", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/users/{username}/devices",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses(
+            "unauthorized",
+            "not-found",
+            "not-eligible",
+            "unverified-number",
+            "already-exists",
+            "delivery-failed",
+            body=True,
+            params=True,
+        ),
+    )
     def enroll(username: str, body: EnrollBody, service: SupportDep) -> JSONResponse:
         """Enroll a device: returns its provisioning (and card), or texts an IB Key activation token."""
         enrollment = service.accounts.enroll(
             username,
             body.kind,
-            pin=body.pin,
-            number=body.number,
+            pin=body.pin if isinstance(body, EnrollPinDevice) else None,
+            number=body.number if isinstance(body, EnrollPhoneDevice) else None,
             label=body.label,
             firmware=body.firmware,
             replaces=body.replaces,
         )
         return _json(enrollment.to_json(), 201)
 
-    @app.post("/v1/support/users/{username}/temporary-passcode", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/users/{username}/temporary-passcode",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses(
+            "unauthorized",
+            "not-found",
+            "identity-check-required",
+            "consecutive-temporary-passcode",
+            body=True,
+            params=True,
+        ),
+    )
     def temporary_passcode(username: str, body: TemporaryPasscodeBody, service: SupportDep) -> JSONResponse:
         """Issue a temporary passcode after an identity check; it is in this response only."""
         enrollment = service.accounts.issue_temporary_passcode(
@@ -360,12 +464,21 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(enrollment.to_json(), 201)
 
-    @app.post("/v1/support/users/{username}/unlock", tags=["support"])
+    @app.post(
+        "/v1/support/users/{username}/unlock",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def unlock_user(username: str, service: SupportDep) -> JSONResponse:
         """Clear an account lock and its password pause."""
         return _json(service.accounts.unlock_account(username).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/activation", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/activation",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses("unauthorized", *CHALLENGE_CODES, body=True, params=True),
+    )
     def start_activation(
         device_id: str, service: SupportDep, body: StartActivationBody | None = None
     ) -> JSONResponse:
@@ -373,27 +486,48 @@ def _add_routes(app: FastAPI) -> None:
         mode = None if body is None else body.mode
         return _json(service.accounts.start_activation(device_id, mode=mode).to_json(), 201)
 
-    @app.post("/v1/support/devices/{device_id}/activation/answer", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/activation/answer",
+        tags=["support"],
+        responses=problem_responses("unauthorized", *ANSWER_CODES, body=True, params=True),
+    )
     def finish_activation(device_id: str, body: ActivationAnswerBody, service: SupportDep) -> JSONResponse:
         """Answer the activation challenge; the device becomes active."""
         return _json(service.accounts.finish_activation(device_id, body.challenge_id, body.answer).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/activation-token", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/activation-token",
+        tags=["support"],
+        responses=problem_responses("unauthorized", *CHALLENGE_CODES, params=True),
+    )
     def activation_token(device_id: str, service: SupportDep) -> JSONResponse:
         """Text a new IB Key activation token."""
         return _json(service.accounts.resend_activation_token(device_id).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/unlock", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/unlock",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", "device-unavailable", params=True),
+    )
     def unlock_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Clear a device's lockout."""
         return _json(service.accounts.unlock_device(device_id).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/revoke", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/revoke",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", "device-unavailable", params=True),
+    )
     def revoke_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Revoke a device for good."""
         return _json(service.accounts.revoke(device_id).to_json())
 
-    @app.get("/v1/support/audit", tags=["support"])
+    @app.get(
+        "/v1/support/audit",
+        tags=["support"],
+        dependencies=[_only_query("username", "event", "after", "limit")],
+        responses=problem_responses("unauthorized", params=True),
+    )
     def audit(
         service: SupportDep,
         username: Annotated[str | None, Query(max_length=64)] = None,
@@ -405,7 +539,7 @@ def _add_routes(app: FastAPI) -> None:
         records = service.accounts.audit(username=username, event=event, after=after, limit=limit)
         return _json({"events": [r.to_json() for r in records]})
 
-    @app.post("/v1/support/reset", tags=["support"])
+    @app.post("/v1/support/reset", tags=["support"], responses=problem_responses("unauthorized", "not-found"))
     def reset(request: Request, service: SupportDep) -> JSONResponse:
         """Empty an ephemeral test server (users, devices, outbox, audit log); refused on any other."""
         if not request.app.state.ephemeral:
@@ -413,7 +547,12 @@ def _add_routes(app: FastAPI) -> None:
         reset_database(service.core.db)
         return _json({"status": "reset"})
 
-    @app.get("/v1/outbox", tags=["support"])
+    @app.get(
+        "/v1/outbox",
+        tags=["support"],
+        dependencies=[_only_query("to", "after", "limit")],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def outbox(
         service: SupportDep,
         to: Annotated[str | None, Query(max_length=32)] = None,
@@ -425,6 +564,49 @@ def _add_routes(app: FastAPI) -> None:
         if not isinstance(carrier, ReadableCarrier):
             raise NotFound("the configured carrier has no outbox")
         return _json({"messages": [m.to_json() for m in carrier.messages(to=to, after=after, limit=limit)]})
+
+
+#: Where /docs and /redoc load Swagger UI and ReDoc from: the server itself, so they work offline.
+DOCS_ASSETS = "/docs/assets"
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served locally.
+
+    The assets are the builds the ``fastapi-offline`` package ships (Swagger UI 5, which renders
+    OpenAPI 3.1). The OpenAPI document gets the ``Problem`` schema every error response refers to.
+    """
+    assets = resources.files(fastapi_offline) / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = dict(PROBLEM_SCHEMA)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -475,6 +657,8 @@ def create_app(
         version="1",
         description="Logins with every Secure Login System device; see the README for the flows.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.router.route_class = ServiceRoute
     app.state.service = opened
@@ -482,6 +666,7 @@ def create_app(
     _install_error_handlers(app)
     _add_routes(app)
     app.include_router(sls_router)
+    _add_docs(app)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(RunMode, on_loop=threads == 0)
     return app
