@@ -16,13 +16,14 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 __all__ = [
     "AMOUNT_PATTERN",
     "NOT_BLANK",
     "SPACES",
     "ActivationAnswerBody",
+    "Amount",
     "AnswerBody",
     "ChallengeBody",
     "CreateUserBody",
@@ -59,6 +60,24 @@ NOT_BLANK = f"[^{SPACES}]"
 _Short = Annotated[str, Field(min_length=1, max_length=128)]
 _Id = Annotated[str, Field(min_length=1, max_length=80)]
 _Answer = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _plain_amount(value: str) -> str:
+    if not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError(
+            "a plain decimal amount such as '2500.00': ASCII digits, at most two decimals, no sign,"
+            " exponent, separator or space, above 0 and below 10**15"
+        )
+    return value
+
+
+#: A positive USD amount: a string matching :data:`AMOUNT_PATTERN` (declared and checked).
+Amount = Annotated[
+    str,
+    Field(min_length=1, max_length=24),
+    AfterValidator(_plain_amount),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "maxLength": 24, "examples": ["25000.00"]}),
+]
 
 
 def _whole(value: object) -> object:

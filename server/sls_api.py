@@ -37,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from tokensim.server.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
 from tokensim.server.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
-from tokensim.server.schemas import AMOUNT_PATTERN, NOT_BLANK, SPACES, Mode, Pin
+from tokensim.server.schemas import NOT_BLANK, SPACES, Amount, Mode, Pin
 
 __all__ = [
     "ActivationBody",
@@ -68,7 +68,7 @@ __all__ = [
 _Id = Annotated[str, Field(min_length=1, max_length=80)]
 _Answer = Annotated[str, Field(min_length=1, max_length=256)]
 #: A positive USD amount, a plain decimal string (:data:`~tokensim.server.schemas.AMOUNT_PATTERN`).
-_Amount = Annotated[str, Field(min_length=1, max_length=24, pattern=AMOUNT_PATTERN, examples=["25000.00"])]
+_Amount = Amount
 _Name = Annotated[str, Field(min_length=1, max_length=64)]
 _Password = Annotated[str, Field(min_length=1, max_length=256)]
 _Mode = Mode
