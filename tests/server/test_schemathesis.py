@@ -9,8 +9,8 @@ content type and documented header as declared, response bodies as their schema 
 right ``Allow`` and a 401 without credentials.
 
 Run time is bounded by ``EXAMPLES`` per operation and mode. The coverage and stateful phases are
-the CLI's (``schemathesis run --checks all``, see docs/developer.md); this module keeps to what the
-Python API runs in-process.
+the CLI's (``schemathesis run --checks all``, as docs/developer.md shows); this module keeps to what
+the Python API runs in-process.
 """
 
 from __future__ import annotations
