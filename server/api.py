@@ -256,12 +256,19 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _only_query(*names: str) -> Any:
-    """A dependency refusing query parameters other than ``names`` (a typo never passes silently)."""
+    """A dependency refusing query parameters other than ``names``, or one given twice.
+
+    A typo never passes silently, and ``?limit=5&limit=500`` is not read as one of them.
+    """
 
     async def check(request: Request) -> None:
-        unknown = sorted(set(request.query_params) - set(names))
+        keys = [key for key, _value in request.query_params.multi_items()]
+        unknown = sorted(set(keys) - set(names))
         if unknown:
             raise InvalidParameter(f"unknown query parameter {unknown[0]!r}; known: {', '.join(names)}")
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise InvalidParameter(f"query parameter {repeated[0]!r} is given more than once")
 
     return Depends(check)
 

@@ -33,7 +33,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from tokensim.server.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
 from tokensim.server.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
@@ -86,17 +86,38 @@ class StepUpBody(_Body):
     mode: _Mode | None = None
 
 
+def _present(value: str | None) -> str:
+    if value is None:
+        raise ValueError("send a string or leave the field out")
+    return value
+
+
+def _answer_needs_challenge(schema: dict[str, Any]) -> None:
+    schema["dependentRequired"] = {"answer": ["challenge_id"]}
+    for name in ("challenge_id", "answer"):
+        schema["properties"][name].pop("default", None)  # absent, never null
+
+
 class AmountBody(_Body):
     """A withdrawal: the amount and, unless opted out, the answer to a ``withdrawal`` challenge.
 
-    An ``answer`` comes with its ``challenge_id``.
+    An ``answer`` comes with its ``challenge_id``; either is a string or left out (never null), so
+    the document can say so with ``dependentRequired``.
     """
 
-    model_config = ConfigDict(json_schema_extra={"dependentRequired": {"answer": ["challenge_id"]}})
+    model_config = ConfigDict(json_schema_extra=_answer_needs_challenge)
 
     amount_usd: _Amount
-    challenge_id: _Id | None = None
-    answer: _Answer | None = None
+    challenge_id: Annotated[
+        _Id | None,
+        AfterValidator(_present),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 80}),
+    ] = None
+    answer: Annotated[
+        _Answer | None,
+        AfterValidator(_present),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 256}),
+    ] = None
 
 
 class DepositBody(_Body):
@@ -351,7 +372,11 @@ def _add_routes(router: APIRouter) -> None:
         "/v1/account/sls/opt-out",
         tags=["account"],
         responses=problem_responses(
-            *SESSION_CODES, "not-primary-user", "opt-out-not-allowed", "temporary-access"
+            *SESSION_CODES,
+            "not-primary-user",
+            "opt-out-not-allowed",
+            "ip-restrictions-required",
+            "temporary-access",
         ),
     )
     def opt_out(token: TokenDep, service: ServiceDep) -> JSONResponse:

@@ -244,6 +244,20 @@ def test_a_401_carries_a_bearer_challenge(client: TokensimClient) -> None:
     assert "www-authenticate" not in client.request("GET", "/v1/problems/nope").headers
 
 
+def test_unknown_or_repeated_query_parameters_are_refused(
+    client: TokensimClient, config: ServerConfig
+) -> None:
+    support = load_support_token(config.token_path, environ=NO_ENV)
+    assert client.request("GET", "/v1/support/audit", params={"limit": 5}, token=support).status_code == 200
+    for path, query in (
+        ("/v1/support/audit", "limit=5&limt=6"),
+        ("/v1/support/audit", "limit=5&limit=500"),
+        ("/v1/outbox", "to=%2B15551230001&from=x"),
+    ):
+        response = client.request("GET", f"{path}?{query}", token=support)
+        assert (response.status_code, response.json()["code"]) == (422, "invalid-request"), query
+
+
 def test_a_path_of_several_routes_allows_all_their_methods(client: TokensimClient) -> None:
     response = client.request("PUT", "/v1/session")
     assert response.status_code == 405
