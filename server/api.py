@@ -30,8 +30,13 @@ endpoint                                                      what
 ============================================================  ======================================
 
 The ``/v1/support`` and ``/v1/outbox`` endpoints need the support token (``Authorization: Bearer``);
-``/v1/session`` needs a session token. Every error is a problem detail (:mod:`.problems`); request
-bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong types get 4xx, never 500.
+``/v1/session`` needs a session token. The OpenAPI document declares both as bearer security
+schemes (``support``, ``session``), says which one each route needs, and lists every status a route
+returns with its ``application/problem+json`` body (:func:`.problems.problem_responses`). Every
+error is a problem detail (:mod:`.problems`); a 401 carries ``WWW-Authenticate: Bearer
+realm="tokensim"``; request bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong
+types get 4xx, never 500. ``/docs`` (Swagger UI) and ``/redoc`` load their scripts and styles from
+the server itself (``/docs/assets``), so they work offline.
 """
 
 from __future__ import annotations
