@@ -34,6 +34,7 @@ from tokensim.server.errors import (
     IdentityCheckRequired,
     NotEligible,
     NotFound,
+    UnverifiedNumber,
     WrongAnswer,
 )
 from tokensim.server.lifecycle import activate, charge_unreturned, hold_reserve, mark_funded, promote_due
@@ -379,7 +380,7 @@ class Accounts:
             if number is None and phones:
                 number = phones[0]
             if number is None or number not in phones:
-                raise InvalidParameter(f"a {kind} needs one of the user's verified phone numbers")
+                raise UnverifiedNumber(f"a {kind} needs one of the user's verified phone numbers")
         elif number is not None:
             raise InvalidParameter(f"a {kind} takes no phone number")
 
@@ -633,7 +634,6 @@ class Accounts:
             DeviceLocked: too many wrong tokens.
         """
         core = self._core
-        load_public_key(activation.public_key)
         now = core.clock.now()
         with core.db.read() as session:
             user = session.scalar(select(User).where(User.username == activation.username))
@@ -690,6 +690,8 @@ class Accounts:
             raise InvalidCode("the activation token is wrong")
         challenge, device = match
         assert user is not None
+        # Read after the token check (a schema cannot say a point is on the curve); the token stays open.
+        load_public_key(activation.public_key)
         suite = DEFAULT_SUITES[DeviceKind.IB_KEY]
         secrets = DeviceSecrets(
             secret=core.rng.randbytes(_key_bytes(OcraSuite.parse(suite).algorithm)),

@@ -30,8 +30,13 @@ endpoint                                                      what
 ============================================================  ======================================
 
 The ``/v1/support`` and ``/v1/outbox`` endpoints need the support token (``Authorization: Bearer``);
-``/v1/session`` needs a session token. Every error is a problem detail (:mod:`.problems`); request
-bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong types get 4xx, never 500.
+``/v1/session`` needs a session token. The OpenAPI document declares both as bearer security
+schemes (``support``, ``session``), says which one each route needs, and lists every status a route
+returns with its ``application/problem+json`` body (:func:`.problems.problem_responses`). Every
+error is a problem detail (:mod:`.problems`); a 401 carries ``WWW-Authenticate: Bearer
+realm="tokensim"``; request bodies over ``max_body_bytes``, malformed JSON, unknown fields and wrong
+types get 4xx, never 500. ``/docs`` (Swagger UI) and ``/redoc`` load their scripts and styles from
+the server itself (``/docs/assets``), so they work offline.
 Every answer carries ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff``
 (:class:`SecurityHeaders`); limits on request heads, slow clients and connections are the server
 process's (:mod:`tokensim.server.http_limits`).
@@ -44,32 +49,45 @@ import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
+from importlib import resources
 from typing import Annotated, Any
 
 import anyio.to_thread
-from fastapi import FastAPI, Query, Request
+import fastapi_offline
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tokensim.protocol.clock import Clock
-from tokensim.protocol.errors import TokensimError
+from tokensim.protocol.errors import InvalidParameter, TokensimError
 from tokensim.protocol.messages import PushDecision
 from tokensim.protocol.phone_auth import DECISIONS_PATH, requests_path
 from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
-from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, bearer
+from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, TokenDep
 from tokensim.server.errors import NotFound
 from tokensim.server.phone_docs import (
     IB_KEY_ACTIVATION_DOC,
     IB_KEY_DECISIONS_DOC,
-    IB_KEY_REFUSED,
     IB_KEY_REQUESTS_DOC,
     IbKeyAuthDep,
 )
-from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, Problem, problem_from_error
+from tokensim.server.problems import (
+    ANSWER_CODES,
+    CHALLENGE_CODES,
+    PROBLEM_MEDIA_TYPE,
+    PROBLEM_SCHEMA,
+    PROBLEMS,
+    Problem,
+    problem_from_error,
+    problem_responses,
+)
 from tokensim.server.reset import reset_database
 from tokensim.server.schemas import (
     ActivationAnswerBody,
@@ -77,6 +95,8 @@ from tokensim.server.schemas import (
     ChallengeBody,
     CreateUserBody,
     EnrollBody,
+    EnrollPhoneDevice,
+    EnrollPinDevice,
     IbKeyActivationBody,
     LoginBody,
     PushDecisionBody,
@@ -234,6 +254,16 @@ def _validation_problem(error: RequestValidationError, request: Request) -> Prob
     return Problem("invalid-request", summary or "invalid request", extra={"errors": details})
 
 
+def _allowed_methods(request: Request) -> list[str]:
+    path = request.url.path
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.match(path):
+            methods |= route.methods
+    order = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+    return sorted(methods, key=lambda m: (order.index(m) if m in order else len(order), m))
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     async def on_tokensim(request: Request, error: Exception) -> Response:
         assert isinstance(error, TokensimError)
@@ -257,8 +287,10 @@ def _install_error_handlers(app: FastAPI) -> None:
         }
         problem = Problem(code.get(error.status_code, "invalid-request"), str(error.detail))
         response = _problem_response(problem, request)
-        if error.status_code == 405 and error.headers:
-            response.headers.update(error.headers)
+        if error.status_code == 405:
+            # Starlette names the methods of the first route of the path only; a path several
+            # routes share (GET and DELETE /v1/session) allows all of theirs.
+            response.headers["Allow"] = ", ".join(_allowed_methods(request))
         return response
 
     async def on_unexpected(request: Request, error: Exception) -> Response:
@@ -270,6 +302,24 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _only_query(*names: str) -> Any:
+    """A dependency refusing query parameters other than ``names``, or one given twice.
+
+    A typo never passes silently, and ``?limit=5&limit=500`` is not read as one of them.
+    """
+
+    async def check(request: Request) -> None:
+        keys = [key for key, _value in request.query_params.multi_items()]
+        unknown = sorted(set(keys) - set(names))
+        if unknown:
+            raise InvalidParameter(f"unknown query parameter {unknown[0]!r}; known: {', '.join(names)}")
+        repeated = sorted({key for key in keys if keys.count(key) > 1})
+        if repeated:
+            raise InvalidParameter(f"query parameter {repeated[0]!r} is given more than once")
+
+    return Depends(check)
 
 
 def _json(data: Mapping[str, Any] | list[Any], status: int = 200) -> JSONResponse:
@@ -284,7 +334,10 @@ def _add_routes(app: FastAPI) -> None:
     @app.get(
         "/v1/health",
         tags=["meta"],
-        responses={503: {"description": "the database cannot be written (a full or read-only disk)"}},
+        responses={
+            **problem_responses(),
+            503: {"description": "the database cannot be written (a full or read-only disk)"},
+        },
     )
     def health(service: ServiceDep) -> JSONResponse:
         """Liveness and the database in use, proven by a write.
@@ -302,7 +355,7 @@ def _add_routes(app: FastAPI) -> None:
             return _json(failing, 503)
         return _json({"status": "ok", "database": db.dialect, "write": "ok"})
 
-    @app.get("/v1/noop", tags=["meta"])
+    @app.get("/v1/noop", tags=["meta"], responses=problem_responses())
     def noop() -> JSONResponse:
         """Do nothing: the same middleware, event loop or thread pool and JSON response as every endpoint.
 
@@ -311,7 +364,7 @@ def _add_routes(app: FastAPI) -> None:
         """
         return _json({})
 
-    @app.get("/v1/problems/{code}", tags=["meta"])
+    @app.get("/v1/problems/{code}", tags=["meta"], responses=problem_responses("not-found", params=True))
     def problem_type(code: str) -> JSONResponse:
         """What a problem code means."""
         kind = PROBLEMS.get(code)
@@ -323,7 +376,14 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- login ---------------------------------------------------------------------------------
 
-    @app.post("/v1/login", status_code=201, tags=["login"])
+    @app.post(
+        "/v1/login",
+        status_code=201,
+        tags=["login"],
+        responses=problem_responses(
+            "invalid-credentials", "too-many-attempts", "account-locked", "ip-restricted", body=True
+        ),
+    )
     def login(body: LoginBody, request: Request, service: ServiceDep) -> JSONResponse:
         """Check the password; returns the login id and the devices to choose from."""
         started = service.logins.start(
@@ -331,34 +391,50 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(started.to_json(), 201)
 
-    @app.post("/v1/login/{login_id}/challenge", status_code=201, tags=["login"])
+    @app.post(
+        "/v1/login/{login_id}/challenge",
+        status_code=201,
+        tags=["login"],
+        responses=problem_responses(*CHALLENGE_CODES, "login-expired", body=True, params=True),
+    )
     def login_challenge(login_id: str, body: ChallengeBody, service: ServiceDep) -> JSONResponse:
         """Issue a challenge for the chosen device (SMS and voice codes are sent now)."""
         view = service.logins.challenge(login_id, body.device_id, mode=body.mode)
         return _json(view.to_json(), 201)
 
-    @app.post("/v1/login/{login_id}/answer", status_code=201, tags=["login"])
+    @app.post(
+        "/v1/login/{login_id}/answer",
+        status_code=201,
+        tags=["login"],
+        responses=problem_responses(*ANSWER_CODES, "login-expired", "ip-restricted", body=True, params=True),
+    )
     def login_answer(login_id: str, body: AnswerBody, service: ServiceDep) -> JSONResponse:
         """Answer the challenge; a right answer returns the session token and its scope."""
         grant = service.logins.answer(login_id, body.challenge_id, body.answer)
         return _json(grant.to_json(), 201)
 
-    @app.get("/v1/session", tags=["login"])
-    def session_info(request: Request, service: ServiceDep) -> JSONResponse:
+    @app.get("/v1/session", tags=["login"], responses=problem_responses("unauthorized"))
+    def session_info(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """What the bearer session may do."""
-        return _json(service.logins.session_info(bearer(request)).to_json())
+        return _json(service.logins.session_info(token).to_json())
 
-    @app.delete("/v1/session", status_code=204, tags=["login"])
+    @app.delete("/v1/session", status_code=204, tags=["login"], responses=problem_responses("unauthorized"))
     def logout(
-        request: Request, service: ServiceDep, everywhere: Annotated[bool, Query(alias="all")] = False
+        token: TokenDep, service: ServiceDep, everywhere: Annotated[bool, Query(alias="all")] = False
     ) -> Response:
         """End the bearer session; with ``all=true``, every session of its user (log out everywhere)."""
-        service.logins.logout(bearer(request), everywhere=everywhere)
+        service.logins.logout(token, everywhere=everywhere)
         return Response(status_code=204)
 
     # -- IB Key app ----------------------------------------------------------------------------
 
-    @app.post("/v1/ib-key/activations", status_code=201, tags=["ib-key"], description=IB_KEY_ACTIVATION_DOC)
+    @app.post(
+        "/v1/ib-key/activations",
+        status_code=201,
+        tags=["ib-key"],
+        description=IB_KEY_ACTIVATION_DOC,
+        responses=problem_responses("wrong-answer", "replayed-answer", "device-locked", body=True),
+    )
     def ib_key_activation(body: IbKeyActivationBody, service: ServiceDep) -> JSONResponse:
         """Activate an IB Key registration with the texted token; returns its provisioning."""
         activation = IbKeyActivation(
@@ -370,7 +446,7 @@ def _add_routes(app: FastAPI) -> None:
         "/v1/ib-key/{registration}/requests",
         tags=["ib-key"],
         description=IB_KEY_REQUESTS_DOC,
-        responses=IB_KEY_REFUSED,
+        responses=problem_responses("unauthorized", "not-found", params=True),
     )
     def ib_key_requests(registration: str, service: ServiceDep, authorization: IbKeyAuthDep) -> JSONResponse:
         """Push requests waiting for the phone's decision (a request signed by the registration key)."""
@@ -384,7 +460,7 @@ def _add_routes(app: FastAPI) -> None:
         DECISIONS_PATH,
         tags=["ib-key"],
         description=IB_KEY_DECISIONS_DOC,
-        responses=IB_KEY_REFUSED,
+        responses=problem_responses("unauthorized", *ANSWER_CODES, body=True),
     )
     def ib_key_decision(
         body: PushDecisionBody, service: ServiceDep, authorization: IbKeyAuthDep
@@ -397,7 +473,12 @@ def _add_routes(app: FastAPI) -> None:
 
     # -- support -------------------------------------------------------------------------------
 
-    @app.post("/v1/support/users", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/users",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses("unauthorized", "already-exists", body=True),
+    )
     def create_user(body: CreateUserBody, service: SupportDep) -> JSONResponse:
         """Create a user with verified phone numbers."""
         user = service.accounts.create_user(
@@ -412,26 +493,56 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(user.to_json(), 201)
 
-    @app.get("/v1/support/users/{username}", tags=["support"])
+    @app.get(
+        "/v1/support/users/{username}",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def get_user(username: str, service: SupportDep) -> JSONResponse:
         """A user with their phones and devices."""
         return _json(service.accounts.get_user(username).to_json())
 
-    @app.post("/v1/support/users/{username}/devices", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/users/{username}/devices",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses(
+            "unauthorized",
+            "not-found",
+            "not-eligible",
+            "unverified-number",
+            "already-exists",
+            "delivery-failed",
+            body=True,
+            params=True,
+        ),
+    )
     def enroll(username: str, body: EnrollBody, service: SupportDep) -> JSONResponse:
         """Enroll a device: returns its provisioning (and card), or texts an IB Key activation token."""
         enrollment = service.accounts.enroll(
             username,
             body.kind,
-            pin=body.pin,
-            number=body.number,
+            pin=body.pin if isinstance(body, EnrollPinDevice) else None,
+            number=body.number if isinstance(body, EnrollPhoneDevice) else None,
             label=body.label,
             firmware=body.firmware,
             replaces=body.replaces,
         )
         return _json(enrollment.to_json(), 201)
 
-    @app.post("/v1/support/users/{username}/temporary-passcode", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/users/{username}/temporary-passcode",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses(
+            "unauthorized",
+            "not-found",
+            "identity-check-required",
+            "consecutive-temporary-passcode",
+            body=True,
+            params=True,
+        ),
+    )
     def temporary_passcode(username: str, body: TemporaryPasscodeBody, service: SupportDep) -> JSONResponse:
         """Issue a temporary passcode after an identity check; it is in this response only."""
         enrollment = service.accounts.issue_temporary_passcode(
@@ -439,12 +550,21 @@ def _add_routes(app: FastAPI) -> None:
         )
         return _json(enrollment.to_json(), 201)
 
-    @app.post("/v1/support/users/{username}/unlock", tags=["support"])
+    @app.post(
+        "/v1/support/users/{username}/unlock",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def unlock_user(username: str, service: SupportDep) -> JSONResponse:
         """Clear an account lock and its password pause."""
         return _json(service.accounts.unlock_account(username).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/activation", status_code=201, tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/activation",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses("unauthorized", *CHALLENGE_CODES, body=True, params=True),
+    )
     def start_activation(
         device_id: str, service: SupportDep, body: StartActivationBody | None = None
     ) -> JSONResponse:
@@ -452,27 +572,48 @@ def _add_routes(app: FastAPI) -> None:
         mode = None if body is None else body.mode
         return _json(service.accounts.start_activation(device_id, mode=mode).to_json(), 201)
 
-    @app.post("/v1/support/devices/{device_id}/activation/answer", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/activation/answer",
+        tags=["support"],
+        responses=problem_responses("unauthorized", *ANSWER_CODES, body=True, params=True),
+    )
     def finish_activation(device_id: str, body: ActivationAnswerBody, service: SupportDep) -> JSONResponse:
         """Answer the activation challenge; the device becomes active."""
         return _json(service.accounts.finish_activation(device_id, body.challenge_id, body.answer).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/activation-token", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/activation-token",
+        tags=["support"],
+        responses=problem_responses("unauthorized", *CHALLENGE_CODES, params=True),
+    )
     def activation_token(device_id: str, service: SupportDep) -> JSONResponse:
         """Text a new IB Key activation token."""
         return _json(service.accounts.resend_activation_token(device_id).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/unlock", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/unlock",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", "device-unavailable", params=True),
+    )
     def unlock_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Clear a device's lockout."""
         return _json(service.accounts.unlock_device(device_id).to_json())
 
-    @app.post("/v1/support/devices/{device_id}/revoke", tags=["support"])
+    @app.post(
+        "/v1/support/devices/{device_id}/revoke",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", "device-unavailable", params=True),
+    )
     def revoke_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Revoke a device for good."""
         return _json(service.accounts.revoke(device_id).to_json())
 
-    @app.get("/v1/support/audit", tags=["support"])
+    @app.get(
+        "/v1/support/audit",
+        tags=["support"],
+        dependencies=[_only_query("username", "event", "after", "limit")],
+        responses=problem_responses("unauthorized", params=True),
+    )
     def audit(
         service: SupportDep,
         username: Annotated[str | None, Query(max_length=64)] = None,
@@ -484,7 +625,7 @@ def _add_routes(app: FastAPI) -> None:
         records = service.accounts.audit(username=username, event=event, after=after, limit=limit)
         return _json({"events": [r.to_json() for r in records]})
 
-    @app.post("/v1/support/reset", tags=["support"])
+    @app.post("/v1/support/reset", tags=["support"], responses=problem_responses("unauthorized", "not-found"))
     def reset(request: Request, service: SupportDep) -> JSONResponse:
         """Empty an ephemeral test server (users, devices, outbox, audit log); refused on any other."""
         if not request.app.state.ephemeral:
@@ -492,7 +633,12 @@ def _add_routes(app: FastAPI) -> None:
         reset_database(service.core.db)
         return _json({"status": "reset"})
 
-    @app.get("/v1/outbox", tags=["support"])
+    @app.get(
+        "/v1/outbox",
+        tags=["support"],
+        dependencies=[_only_query("to", "after", "limit")],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def outbox(
         service: SupportDep,
         to: Annotated[str | None, Query(max_length=32)] = None,
@@ -504,6 +650,49 @@ def _add_routes(app: FastAPI) -> None:
         if not isinstance(carrier, ReadableCarrier):
             raise NotFound("the configured carrier has no outbox")
         return _json({"messages": [m.to_json() for m in carrier.messages(to=to, after=after, limit=limit)]})
+
+
+#: Where /docs and /redoc load Swagger UI and ReDoc from: the server itself, so they work offline.
+DOCS_ASSETS = "/docs/assets"
+
+
+def _add_docs(app: FastAPI) -> None:
+    """``/docs`` (Swagger UI) and ``/redoc`` with their scripts and styles served locally.
+
+    The assets are the builds the ``fastapi-offline`` package ships (Swagger UI 5, which renders
+    OpenAPI 3.1). The OpenAPI document gets the ``Problem`` schema every error response refers to.
+    """
+    assets = resources.files(fastapi_offline) / "static"
+    app.mount(DOCS_ASSETS, StaticFiles(directory=str(assets)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+        )
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc() -> Response:
+        return get_redoc_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = dict(PROBLEM_SCHEMA)
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_app(
@@ -554,6 +743,8 @@ def create_app(
         version="1",
         description="Logins with every Secure Login System device; see the README for the flows.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     app.router.route_class = ServiceRoute
     app.state.service = opened
@@ -561,6 +752,7 @@ def create_app(
     _install_error_handlers(app)
     _add_routes(app)
     app.include_router(sls_router)
+    _add_docs(app)
     app.add_middleware(BodyLimit, limit=config.max_body_bytes)
     app.add_middleware(RunMode, on_loop=threads == 0)
     app.add_middleware(SecurityHeaders)

@@ -19,8 +19,9 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,7 +29,16 @@ from tokensim.server.errors import Unauthorized
 from tokensim.server.service import Service
 from tokensim.server.throttle import CLIENT_ADDRESS
 
-__all__ = ["RunMode", "ServiceDep", "ServiceRoute", "SupportDep", "TokenDep", "bearer"]
+__all__ = [
+    "SESSION_SCHEME",
+    "SUPPORT_SCHEME",
+    "RunMode",
+    "ServiceDep",
+    "ServiceRoute",
+    "SupportDep",
+    "TokenDep",
+    "bearer",
+]
 
 #: Whether the request being served runs its plain-function endpoint on the event loop.
 _ON_LOOP: ContextVar[bool] = ContextVar("tokensim_endpoints_on_loop", default=False)
@@ -98,15 +108,32 @@ def bearer(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        raise Unauthorized("send 'Authorization: Bearer <token>'")
+        raise Unauthorized("send 'Authorization: Bearer <token>'", presented=False)
     return value.strip()
 
 
-async def _token(request: Request) -> str:
+#: The OpenAPI security schemes (``bearer`` above does the checking: these only declare them).
+SESSION_SCHEME = HTTPBearer(
+    scheme_name="session",
+    description="The session token a login's right answer returns (POST /v1/login/{login_id}/answer).",
+    auto_error=False,
+)
+SUPPORT_SCHEME = HTTPBearer(
+    scheme_name="support",
+    description="The support token (the server's support.token file or TOKENSIM_SUPPORT_TOKEN).",
+    auto_error=False,
+)
+
+
+async def _token(request: Request, _declared: Annotated[object, Security(SESSION_SCHEME)]) -> str:
     return bearer(request)
 
 
-async def _support(request: Request, service: Annotated[Service, Depends(_service)]) -> Service:
+async def _support(
+    request: Request,
+    service: Annotated[Service, Depends(_service)],
+    _declared: Annotated[object, Security(SUPPORT_SCHEME)],
+) -> Service:
     if not service.core.check_support(bearer(request)):
         raise Unauthorized("the support token is wrong")
     return service

@@ -18,6 +18,7 @@ Each error carries a stable ``code`` (the string a client matches on) and, where
         ├── Unauthorized                 unauthorized: no or a wrong bearer credential
         ├── InvalidCredentials           invalid-credentials: username or password wrong
         ├── TooManyAttempts              too-many-attempts: password checks paused (retry_after)
+        ├── UnverifiedNumber             unverified-number: not one of the user's verified numbers
         ├── AccountLocked                account-locked: support must unlock
         ├── DeviceUnavailable            device-unavailable: not active, revoked or not the user's
         ├── LoginExpired                 login-expired
@@ -80,6 +81,7 @@ __all__ = [
     "TemporaryAccess",
     "TooManyAttempts",
     "Unauthorized",
+    "UnverifiedNumber",
     "WrongAnswer",
 ]
 
@@ -116,9 +118,18 @@ class AlreadyExists(ServerError):
 
 
 class Unauthorized(ServerError):
-    """The bearer credential is missing, wrong or expired."""
+    """The bearer credential is missing, wrong or expired.
+
+    Attributes:
+        presented: a credential came with the request (and is wrong or expired); ``False`` when
+            there was none, so the 401's ``WWW-Authenticate`` carries no error code (RFC 6750 §3.1).
+    """
 
     code = "unauthorized"
+
+    def __init__(self, message: str, *, presented: bool = True) -> None:
+        super().__init__(message)
+        self.presented = presented
 
 
 class InvalidCredentials(ServerError):
@@ -131,6 +142,12 @@ class TooManyAttempts(ServerError):
     """Password checks are paused after consecutive failures, or a new SMS code came too soon."""
 
     code = "too-many-attempts"
+
+
+class UnverifiedNumber(ServerError):
+    """The phone number is well formed but not one of the user's verified numbers."""
+
+    code = "unverified-number"
 
 
 class AccountLocked(ServerError):

@@ -7,7 +7,12 @@ Every error response is ``application/problem+json``::
      "attempts_remaining": 4}
 
 ``code`` is what clients match on; ``type`` resolves to a page describing the code. Waiting errors
-carry ``retry_after`` (seconds) in the body and a ``Retry-After`` header.
+carry ``retry_after`` (seconds) in the body and a ``Retry-After`` header. Every 401 carries a
+``WWW-Authenticate: Bearer realm="tokensim"`` challenge (RFC 9110 §11.6.1), with
+``error="invalid_token"`` when the bearer token sent is wrong or expired (RFC 6750 §3.1).
+
+:func:`problem_responses` writes the OpenAPI ``responses`` of a route from the problem codes it can
+return, so the document lists every status and its ``application/problem+json`` body.
 """
 
 from __future__ import annotations
@@ -25,12 +30,26 @@ from tokensim.protocol.errors import (
     ReplayedCode,
     TokensimError,
 )
-from tokensim.server.errors import ServerError, WrongAnswer
+from tokensim.server.errors import ServerError, Unauthorized, WrongAnswer
 
-__all__ = ["PROBLEMS", "PROBLEM_MEDIA_TYPE", "Problem", "ProblemType", "problem_from_error"]
+__all__ = [
+    "ANSWER_CODES",
+    "BEARER_REALM",
+    "CHALLENGE_CODES",
+    "PROBLEMS",
+    "PROBLEM_MEDIA_TYPE",
+    "PROBLEM_SCHEMA",
+    "SESSION_CODES",
+    "Problem",
+    "ProblemType",
+    "problem_from_error",
+    "problem_responses",
+]
 
 #: The media type of every error response (RFC 9457 §3).
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+#: The realm of the bearer challenge of every 401.
+BEARER_REALM = "tokensim"
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +100,12 @@ PROBLEMS: Mapping[str, ProblemType] = {
             429,
             "Too many attempts",
             "Password checks are paused, or a new SMS code was asked too soon; wait 'retry_after' seconds.",
+        ),
+        ProblemType(
+            "unverified-number",
+            409,
+            "Unverified number",
+            "The phone number is not one of the user's verified numbers; support adds numbers.",
         ),
         ProblemType(
             "account-locked",
@@ -212,12 +237,14 @@ class Problem:
         detail: what happened this time.
         retry_after: seconds before trying again may help.
         extra: further members (``attempts_remaining``, ``errors``).
+        invalid_token: the 401 is for a bearer token that was sent and is wrong or expired.
     """
 
     code: str
     detail: str
     retry_after: float | None = None
     extra: Mapping[str, Any] | None = None
+    invalid_token: bool = False
 
     @property
     def status(self) -> int:
@@ -242,14 +269,22 @@ class Problem:
         return data
 
     def headers(self) -> dict[str, str]:
-        """``Retry-After`` in whole seconds, when there is one."""
-        if self.retry_after is None:
-            return {}
-        return {"Retry-After": str(max(1, math.ceil(self.retry_after)))}
+        """``Retry-After`` in whole seconds, when there is one; the bearer challenge of a 401."""
+        headers: dict[str, str] = {}
+        if self.retry_after is not None:
+            headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        if self.status == 401:
+            challenge = f'Bearer realm="{BEARER_REALM}"'
+            if self.invalid_token:
+                challenge += ', error="invalid_token", error_description="the token is wrong or expired"'
+            headers["WWW-Authenticate"] = challenge
+        return headers
 
 
 def problem_from_error(error: TokensimError) -> Problem:
     """The problem an error becomes."""
+    if isinstance(error, Unauthorized):
+        return Problem(error.code, str(error), invalid_token=error.presented)
     if isinstance(error, ServerError):
         return Problem(error.code, str(error), error.retry_after, extra=error.extra or None)
     if isinstance(error, WrongAnswer):
@@ -265,3 +300,101 @@ def problem_from_error(error: TokensimError) -> Problem:
     if isinstance(error, InvalidParameter):
         return Problem("invalid-request", str(error))
     return Problem("invalid-request", str(error))
+
+
+#: The JSON schema of a problem-details body (``#/components/schemas/Problem`` in the OpenAPI).
+PROBLEM_SCHEMA: Mapping[str, Any] = {
+    "title": "Problem",
+    "type": "object",
+    "description": "An RFC 9457 problem detail; 'code' is what clients match on.",
+    "required": ["type", "title", "status", "detail", "code", "instance"],
+    "properties": {
+        "type": {"type": "string", "description": "resolves to the code's description"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "code": {"type": "string", "enum": sorted(PROBLEMS)},
+        "instance": {"type": "string"},
+        "retry_after": {"type": "number", "minimum": 0, "description": "seconds to wait"},
+        "attempts_remaining": {"type": "integer", "minimum": 0},
+        "errors": {
+            "type": "array",
+            "description": "what is wrong with the request (invalid-request)",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "loc": {"type": "string"},
+                    "type": {"type": "string"},
+                    "msg": {"type": "string"},
+                },
+            },
+        },
+    },
+}
+
+_HEADERS: Mapping[int, Mapping[str, Any]] = {
+    401: {
+        "WWW-Authenticate": {
+            "description": 'the bearer challenge: Bearer realm="tokensim"[, error="invalid_token", ...]',
+            "required": True,
+            "schema": {"type": "string", "pattern": "^Bearer realm="},
+        }
+    },
+    423: {
+        "Retry-After": {"description": "device-locked: seconds until it ends", "schema": {"type": "string"}}
+    },
+    429: {"Retry-After": {"description": "seconds until checks resume", "schema": {"type": "string"}}},
+    409: {"Retry-After": {"description": "push-pending: when to ask again", "schema": {"type": "string"}}},
+}
+
+
+#: What a route that checks a second-factor answer can return besides its own codes.
+ANSWER_CODES = (
+    "wrong-answer",
+    "replayed-answer",
+    "challenge-expired",
+    "challenge-closed",
+    "device-locked",
+    "account-locked",
+    "push-pending",
+    "push-denied",
+    "not-found",
+    "device-unavailable",
+)
+#: What a route that issues a challenge can return besides its own codes (texts and calls are sent).
+CHALLENGE_CODES = ("not-found", "device-unavailable", "device-locked", "too-many-attempts", "delivery-failed")
+#: What a route that takes a session token can return besides its own codes.
+SESSION_CODES = ("unauthorized", "insufficient-scope", "account-closed")
+
+
+def problem_responses(*codes: str, body: bool = False, params: bool = False) -> dict[int | str, Any]:
+    """The OpenAPI ``responses`` of the errors a route can return, as problem details.
+
+    Every route can answer 413 (a body over the size limit, whatever the method) and 500.
+
+    Args:
+        codes: the problem codes the route's own logic returns.
+        body: the route takes a JSON body (400 malformed JSON, 415 not JSON, 422 invalid).
+        params: the route takes path or query parameters (422 when they are invalid).
+
+    Returns:
+        A ``responses`` mapping for a FastAPI route decorator.
+    """
+    chosen = {*codes, "body-too-large", "internal-error"}
+    if body:
+        chosen |= {"malformed-json", "unsupported-media-type", "invalid-request"}
+    if params:
+        chosen.add("invalid-request")
+    by_status: dict[int, list[str]] = {}
+    for code in sorted(chosen, key=lambda c: (PROBLEMS[c].status, c)):
+        by_status.setdefault(PROBLEMS[code].status, []).append(code)
+    responses: dict[int | str, Any] = {}
+    for status, names in by_status.items():
+        entry: dict[str, Any] = {
+            "description": "; ".join(f"{name}: {PROBLEMS[name].title}" for name in names),
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        if status in _HEADERS and (status != 409 or "push-pending" in names):
+            entry["headers"] = dict(_HEADERS[status])
+        responses[status] = entry
+    return responses

@@ -1,23 +1,36 @@
-"""The JSON bodies the API accepts, as strict pydantic models.
+"""The JSON bodies the API accepts, as strict pydantic models, and the constraints they declare.
 
 Strict: a field of the wrong JSON type is refused rather than coerced (``"5"`` is not a number,
 ``1`` is not a string), and an unknown field is refused, so a typo in a client never passes silently.
 Lengths are bounded so no field can carry a large payload.
+
+Every rule the server checks on a value alone is declared here too (enums, patterns, bounds), so
+the OpenAPI document says it and a request the document allows is never refused as invalid: device
+kinds and modes, PINs, usernames, password lengths, phone numbers, amounts. The patterns use ASCII
+classes only, so a JSON Schema validator and Python's ``re`` read them the same way.
 """
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 __all__ = [
+    "AMOUNT_PATTERN",
+    "NOT_BLANK",
+    "SPACES",
     "ActivationAnswerBody",
+    "Amount",
     "AnswerBody",
     "ChallengeBody",
     "CreateUserBody",
     "EnrollBody",
+    "EnrollCard",
+    "EnrollPhoneDevice",
+    "EnrollPinDevice",
     "IbKeyActivationBody",
     "LoginBody",
     "PushDecisionBody",
@@ -25,9 +38,76 @@ __all__ = [
     "TemporaryPasscodeBody",
 ]
 
+#: A positive USD amount as a plain decimal string: ASCII digits, no sign, exponent, separator or
+#: space, at most two decimals, below 10**15 ("5", "5.00", "0.01"; not "0", "+5", "1_000", "1e3").
+AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
+_EQUITY_PATTERN = r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?$"
+#: Every challenge mode a device kind answers (which kind answers which: ``verify.POLICIES``).
+Mode = Literal["grid", "code", "numeric", "push", "qr", "sms", "voice"]
+#: A 4-digit PIN.
+Pin = Annotated[str, Field(pattern=r"^[0-9]{4}$", examples=["1234"])]
+#: An E.164 phone number.
+Phone = Annotated[str, Field(pattern=r"^\+[1-9][0-9]{6,14}$", max_length=16, examples=["+15551230001"])]
+#: A username as accounts are created with (login takes any string, and refuses unknown ones alike).
+Username = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,63}$", examples=["alice"])]
+#: A password as accounts are created with (NIST SP 800-63B: 8 to 256 characters).
+NewPassword = Annotated[str, Field(min_length=8, max_length=256)]
+#: The characters ``str.strip`` and ``re``'s ``\\s`` take for whitespace, as a class body.
+#: Somewhere in the text, a character that is not whitespace: :data:`NOT_BLANK`.
+SPACES = r"\t\n\v\f\r \x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+NOT_BLANK = f"[^{SPACES}]"
+
 _Short = Annotated[str, Field(min_length=1, max_length=128)]
 _Id = Annotated[str, Field(min_length=1, max_length=80)]
 _Answer = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+def _plain_amount(value: str) -> str:
+    if not re.fullmatch(AMOUNT_PATTERN, value):
+        raise ValueError(
+            "a plain decimal amount such as '2500.00': ASCII digits, at most two decimals, no sign,"
+            " exponent, separator or space, above 0 and below 10**15"
+        )
+    return value
+
+
+#: A positive USD amount: a string matching :data:`AMOUNT_PATTERN` (declared and checked).
+Amount = Annotated[
+    str,
+    Field(min_length=1, max_length=24),
+    AfterValidator(_plain_amount),
+    WithJsonSchema({"type": "string", "pattern": AMOUNT_PATTERN, "maxLength": 24, "examples": ["25000.00"]}),
+]
+
+
+def _whole(value: object) -> object:
+    # JSON Schema counts 30.0 as an integer; strict pydantic would not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _equity(value: object) -> object:
+    # A string is a plain decimal; a JSON number passes on to Decimal's own checks (ge, digits).
+    if isinstance(value, str) and not re.fullmatch(_EQUITY_PATTERN, value):
+        raise ValueError("equity is a plain decimal such as '25000.00' (no sign, exponent or separator)")
+    return value
+
+
+_Equity = Annotated[
+    Decimal,
+    BeforeValidator(_equity),
+    Field(strict=False, ge=0, lt=Decimal(10) ** 15, max_digits=20, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0, "exclusiveMaximum": 10**15, "multipleOf": 0.01},
+                {"type": "string", "pattern": _EQUITY_PATTERN},
+            ],
+            "examples": ["25000.00"],
+        }
+    ),
+]
 
 
 class _Body(BaseModel):
@@ -37,40 +117,59 @@ class _Body(BaseModel):
 class CreateUserBody(_Body):
     """A new user (support)."""
 
-    username: Annotated[str, Field(min_length=2, max_length=64, examples=["alice"])]
-    password: Annotated[str, Field(min_length=1, max_length=256)]
-    phones: Annotated[list[Annotated[str, Field(max_length=32)]], Field(max_length=8)] = []
-    jurisdiction: Annotated[str, Field(min_length=2, max_length=2, examples=["US"])] = "US"
+    username: Username
+    password: NewPassword
+    phones: Annotated[list[Phone], Field(max_length=8, json_schema_extra={"uniqueItems": True})] = []
+    jurisdiction: Annotated[str, Field(pattern=r"^[A-Z]{2}$", examples=["US"])] = "US"
     primary_user: bool = True
-    equity: Annotated[Decimal, Field(strict=False, ge=0, max_digits=20, decimal_places=2)] = Decimal(0)
+    equity: _Equity = Decimal(0)
     entity: Annotated[str, Field(max_length=128)] | None = None
     #: An active SMS device on the first phone (the server's ``signup_sms`` when absent).
     start_with_sms: bool | None = None
 
 
-class EnrollBody(_Body):
-    """A device to enroll (support)."""
-
-    kind: Annotated[str, Field(max_length=24, examples=["dsc-plus"])]
-    pin: Annotated[str, Field(max_length=16)] | None = None
-    number: Annotated[str, Field(max_length=32)] | None = None
+class _EnrollBase(_Body):
     label: Annotated[str, Field(max_length=64)] | None = None
-    firmware: Annotated[str, Field(max_length=16)] = "current"
+    firmware: Literal["current", "legacy"] = "current"
     #: The id of the lost, damaged or broken device this one replaces.
     replaces: Annotated[str, Field(max_length=80)] | None = None
+
+
+class EnrollPinDevice(_EnrollBase):
+    """A DSC, DSC+, Gold or Platinum: its 4-digit PIN."""
+
+    kind: Literal["dsc", "dsc-plus", "gold", "platinum"]
+    pin: Pin
+
+
+class EnrollPhoneDevice(_EnrollBase):
+    """An IB Key registration or an SMS phone: one of the user's verified numbers (the first when absent)."""
+
+    kind: Literal["ib-key", "phone"]
+    number: Phone | None = None
+
+
+class EnrollCard(_EnrollBase):
+    """A Security Code Card or an Online Security Code Card: no PIN, no number."""
+
+    kind: Literal["scc", "online-scc"]
+
+
+#: A device to enroll (support); ``kind`` says which fields it takes.
+EnrollBody = Annotated[EnrollPinDevice | EnrollPhoneDevice | EnrollCard, Field(discriminator="kind")]
 
 
 class TemporaryPasscodeBody(_Body):
     """A temporary passcode to issue (support), after a recorded identity verification."""
 
     verification_id: Annotated[str, Field(min_length=1, max_length=80)]
-    length: Annotated[int, Field(ge=10, le=32)] | None = None
+    length: Annotated[int, Field(ge=10, le=32), BeforeValidator(_whole)] | None = None
 
 
 class StartActivationBody(_Body):
     """Which mode an activation challenge uses (the kind's default when absent)."""
 
-    mode: Annotated[str, Field(max_length=16)] | None = None
+    mode: Mode | None = None
 
 
 class ActivationAnswerBody(_Body):
@@ -85,14 +184,14 @@ class LoginBody(_Body):
 
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
-    platform: Annotated[str, Field(max_length=16)] = "portal"
+    platform: Literal["portal", "trading", "mobile"] = "portal"
 
 
 class ChallengeBody(_Body):
     """The device chosen for the second factor, and optionally how it answers."""
 
     device_id: _Id
-    mode: Annotated[str, Field(max_length=16)] | None = None
+    mode: Mode | None = None
 
 
 class AnswerBody(_Body):
@@ -114,6 +213,8 @@ class IbKeyActivationBody(_Body):
             max_length=4096,
             description="The registration's ECDSA P-256 public key: PEM of the X.509 SubjectPublicKeyInfo "
             "('-----BEGIN PUBLIC KEY-----').",
+            pattern=r"^-----BEGIN PUBLIC KEY-----\r?\n(?:[A-Za-z0-9+/=]{1,76}\r?\n)+"
+            r"-----END PUBLIC KEY-----\s*$",
         ),
     ]
     device_name: Annotated[str, Field(max_length=64)] = "phone"
@@ -127,8 +228,9 @@ class PushDecisionBody(_Body):
     signature: Annotated[
         str,
         Field(
-            min_length=1,
+            min_length=2,
             max_length=256,
+            pattern=r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$",
             description="ECDSA P-256 with SHA-256, DER, base64url without padding, over the canonical JSON "
             'of the request plus "decision": "approve" or "deny" (see the route\'s description).',
         ),

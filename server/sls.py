@@ -70,6 +70,7 @@ from tokensim.server.rules import (
     remaining,
     window_start,
 )
+from tokensim.server.schemas import AMOUNT_PATTERN
 from tokensim.server.verify import TEMPORARY_KIND, DeviceSecrets
 from tokensim.server.views import (
     ChallengeView,
@@ -124,6 +125,12 @@ def parse_amount(text: str) -> Decimal:
     Raises:
         InvalidParameter: not such an amount.
     """
+    # Decimal() alone would take "1_000", " 5", "+5", "1e3", "NaN" and non-ASCII digits.
+    if not isinstance(text, str) or not re.fullmatch(AMOUNT_PATTERN, text):
+        raise InvalidParameter(
+            "amount_usd must be a plain decimal amount such as '2500.00' (ASCII digits, at most two"
+            " decimals, no sign, exponent, separator or space), positive and below 10**15"
+        )
     try:
         amount = Decimal(text)
         ok = amount.is_finite() and 0 < amount < _MOST and amount == amount.quantize(_CENT)

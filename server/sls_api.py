@@ -32,13 +32,15 @@ endpoint                                                         what
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
 from tokensim.server.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
+from tokensim.server.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
+from tokensim.server.schemas import NOT_BLANK, SPACES, Amount, Mode, Pin
 
 __all__ = [
     "ActivationBody",
@@ -47,6 +49,7 @@ __all__ = [
     "CredentialsBody",
     "DepositBody",
     "DeviceRequestBody",
+    "DscPlusRequest",
     "EmailBody",
     "IbKeyRecoveryBody",
     "IdentityBody",
@@ -70,10 +73,11 @@ __all__ = [
 
 _Id = Annotated[str, Field(min_length=1, max_length=80)]
 _Answer = Annotated[str, Field(min_length=1, max_length=256)]
-_Amount = Annotated[str, Field(min_length=1, max_length=24, examples=["25000.00"])]
+#: A positive USD amount, a plain decimal string (:data:`~tokensim.server.schemas.AMOUNT_PATTERN`).
+_Amount = Amount
 _Name = Annotated[str, Field(min_length=1, max_length=64)]
 _Password = Annotated[str, Field(min_length=1, max_length=256)]
-_Mode = Annotated[str, Field(max_length=16)]
+_Mode = Mode
 
 
 class _Body(BaseModel):
@@ -84,29 +88,63 @@ class StepUpBody(_Body):
     """The device to answer and what for (``withdrawal``, ``bank`` or ``email``)."""
 
     device_id: _Id
-    action: Annotated[str, Field(max_length=16, examples=["withdrawal"])]
+    action: Literal["withdrawal", "bank", "email"]
     mode: _Mode | None = None
 
 
+def _present(value: str | None) -> str:
+    if value is None:
+        raise ValueError("send a string or leave the field out")
+    return value
+
+
+def _answer_needs_challenge(schema: dict[str, Any]) -> None:
+    schema["dependentRequired"] = {"answer": ["challenge_id"]}
+    for name in ("challenge_id", "answer"):
+        schema["properties"][name].pop("default", None)  # absent, never null
+
+
 class AmountBody(_Body):
-    """A withdrawal: the amount and, unless opted out, the answer to a ``withdrawal`` challenge."""
+    """A withdrawal: the amount and, unless opted out, the answer to a ``withdrawal`` challenge.
+
+    An ``answer`` comes with its ``challenge_id``; either is a string or left out (never null), so
+    the document can say so with ``dependentRequired``.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_answer_needs_challenge)
 
     amount_usd: _Amount
-    challenge_id: _Id | None = None
-    answer: _Answer | None = None
+    challenge_id: Annotated[
+        _Id | None,
+        AfterValidator(_present),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 80}),
+    ] = None
+    answer: Annotated[
+        _Answer | None,
+        AfterValidator(_present),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 256}),
+    ] = None
 
 
 class DepositBody(_Body):
     """A deposit: amount and method (``ach``, ``eft``, ``wire``, ``check``)."""
 
     amount_usd: _Amount
-    method: Annotated[str, Field(max_length=8)]
+    method: Literal["ach", "eft", "wire", "check"]
 
 
 class EmailBody(_Body):
     """A new email address and the answer to an ``email`` challenge."""
 
-    email: Annotated[str, Field(min_length=3, max_length=254)]
+    email: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=254,
+            pattern=f"^[^@{SPACES}]{{1,64}}@[^@{SPACES}]{{1,188}}\\.[A-Za-z]{{2,24}}$",
+            examples=["alice@example.com"],
+        ),
+    ]
     challenge_id: _Id
     answer: _Answer | None = None
 
@@ -114,7 +152,7 @@ class EmailBody(_Body):
 class BankBody(_Body):
     """New bank instructions and the answer to a ``bank`` challenge."""
 
-    instructions: Annotated[str, Field(min_length=1, max_length=1024)]
+    instructions: Annotated[str, Field(min_length=1, max_length=1024, pattern=NOT_BLANK)]
     challenge_id: _Id
     answer: _Answer | None = None
 
@@ -122,7 +160,18 @@ class BankBody(_Body):
 class IpRestrictionsBody(_Body):
     """The addresses trading logins may come from (empty: anywhere)."""
 
-    addresses: Annotated[list[Annotated[str, Field(max_length=45)]], Field(max_length=32)]
+    addresses: Annotated[
+        list[
+            Annotated[
+                str,
+                Field(max_length=45),
+                WithJsonSchema(
+                    {"type": "string", "maxLength": 45, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+                ),
+            ]
+        ],
+        Field(max_length=32),
+    ]
 
 
 class PennyStocksBody(_Body):
@@ -147,11 +196,15 @@ class ShareAnswerBody(_Body):
     answer: _Answer | None = None
 
 
-class DeviceRequestBody(_Body):
-    """A device to mail to the user (``dsc-plus`` with its PIN; legacy kinds are no longer issued)."""
+class DscPlusRequest(_Body):
+    """A DSC+ with the PIN it will show (code card, DSC, Gold and Platinum are no longer issued)."""
 
-    kind: Annotated[str, Field(max_length=24)]
-    pin: Annotated[str, Field(max_length=16)] | None = None
+    kind: Literal["dsc-plus"]
+    pin: Pin
+
+
+#: A device to mail to the user: a DSC+ with its PIN, the one kind a user may still request.
+DeviceRequestBody = DscPlusRequest
 
 
 class ModeBody(_Body):
@@ -170,14 +223,14 @@ class ActivationBody(_Body):
 class PinChangeBody(_Body):
     """The new 4-digit PIN."""
 
-    new_pin: Annotated[str, Field(max_length=16)]
+    new_pin: Pin
 
 
 class PinResetBody(_Body):
     """A forgotten PIN's reset (support): the identity verification and the new 4-digit PIN."""
 
     verification_id: _Id
-    new_pin: Annotated[str, Field(max_length=16)]
+    new_pin: Pin
 
 
 class CredentialsBody(_Body):
@@ -230,24 +283,28 @@ class TokenAnswerBody(_Body):
 class IdentityBody(_Body):
     """Identification data (support): compared, as an HMAC, for device sharing."""
 
-    date_of_birth: Annotated[str, Field(min_length=1, max_length=32, examples=["1980-02-29"])]
-    citizenship: Annotated[str, Field(min_length=1, max_length=64)]
-    residence: Annotated[str, Field(min_length=1, max_length=64)]
-    id_type: Annotated[str, Field(min_length=1, max_length=32, examples=["passport"])]
-    id_number: Annotated[str, Field(min_length=1, max_length=64)]
+    date_of_birth: Annotated[
+        str, Field(min_length=1, max_length=32, pattern=NOT_BLANK, examples=["1980-02-29"])
+    ]
+    citizenship: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
+    residence: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
+    id_type: Annotated[str, Field(min_length=1, max_length=32, pattern=NOT_BLANK, examples=["passport"])]
+    id_number: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
 
 
 class IdentityCheckBody(_Body):
     """How support verified the caller and who did."""
 
-    method: Annotated[str, Field(min_length=1, max_length=32, examples=["phone-questions"])]
-    agent: _Name
+    method: Annotated[
+        str, Field(min_length=1, max_length=32, pattern=NOT_BLANK, examples=["phone-questions"])
+    ]
+    agent: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
 
 
 class ReportBody(_Body):
     """What happened to a device: lost, stolen, damaged, battery, returned, not-returned."""
 
-    condition: Annotated[str, Field(max_length=16)]
+    condition: Literal["lost", "stolen", "damaged", "not-returned", "battery", "returned"]
 
 
 def _json(data: dict[str, Any], status: int = 200) -> JSONResponse:
@@ -259,13 +316,32 @@ def _add_routes(router: APIRouter) -> None:
 
     # -- money and account changes -------------------------------------------------------------------
 
-    @router.post("/v1/step-up", status_code=201, tags=["account"])
+    @router.post(
+        "/v1/step-up",
+        status_code=201,
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES, *CHALLENGE_CODES, "sls-device-required", "temporary-access", body=True
+        ),
+    )
     def step_up(body: StepUpBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A fresh challenge on a chosen device for a withdrawal, a bank or an email change."""
         view = service.sls.step_up(token, body.device_id, body.action, mode=body.mode)
         return _json(view.to_json(), 201)
 
-    @router.post("/v1/withdrawals", status_code=201, tags=["account"])
+    @router.post(
+        "/v1/withdrawals",
+        status_code=201,
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES,
+            *ANSWER_CODES,
+            "limit-exceeded",
+            "sls-device-required",
+            "temporary-access",
+            body=True,
+        ),
+    )
     def withdraw(body: AmountBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Withdraw; the answering device's limits apply and the receipt shows what remains."""
         receipt = service.sls.withdraw(
@@ -273,22 +349,39 @@ def _add_routes(router: APIRouter) -> None:
         )
         return _json(receipt.to_json(), 201)
 
-    @router.get("/v1/withdrawals/limits", tags=["account"])
+    @router.get("/v1/withdrawals/limits", tags=["account"], responses=problem_responses(*SESSION_CODES))
     def withdrawal_limits(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """What remains today and in the window, for each device kind the user may answer with."""
         return _json({"limits": [r.to_json() for r in service.sls.limits(token)]})
 
-    @router.post("/v1/deposits", status_code=201, tags=["account"])
+    @router.post(
+        "/v1/deposits",
+        status_code=201,
+        tags=["account"],
+        responses=problem_responses(*SESSION_CODES, "sls-device-required", "temporary-access", body=True),
+    )
     def deposit(body: DepositBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Record a deposit (ACH/EFT beyond the threshold need an SLS device)."""
         return _json(service.sls.deposit(token, body.amount_usd, body.method).to_json(), 201)
 
-    @router.put("/v1/account/email", tags=["account"])
+    @router.put(
+        "/v1/account/email",
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES, *ANSWER_CODES, "sls-device-required", "temporary-access", body=True
+        ),
+    )
     def change_email(body: EmailBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Change the email address with an SLS device's answer."""
         return _json(service.sls.change_email(token, body.email, body.challenge_id, body.answer).to_json())
 
-    @router.put("/v1/account/bank-instructions", tags=["account"])
+    @router.put(
+        "/v1/account/bank-instructions",
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES, *ANSWER_CODES, "sls-device-required", "temporary-access", body=True
+        ),
+    )
     def change_bank(body: BankBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Replace the bank instructions with an SLS device's answer."""
         settings = service.sls.change_bank_instructions(
@@ -296,55 +389,116 @@ def _add_routes(router: APIRouter) -> None:
         )
         return _json(settings.to_json())
 
-    @router.get("/v1/account/security", tags=["account"])
+    @router.get("/v1/account/security", tags=["account"], responses=problem_responses(*SESSION_CODES))
     def security(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """The user's Secure Login System settings."""
         return _json(service.sls.settings(token).to_json())
 
-    @router.post("/v1/account/sls/opt-out", tags=["account"])
+    @router.post(
+        "/v1/account/sls/opt-out",
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES,
+            "not-primary-user",
+            "opt-out-not-allowed",
+            "ip-restrictions-required",
+            "temporary-access",
+        ),
+    )
     def opt_out(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Opt out: trading platforms without a second factor (primary user; not HK or IN)."""
         return _json(service.sls.opt_out(token).to_json())
 
-    @router.post("/v1/account/sls/opt-in", tags=["account"])
+    @router.post(
+        "/v1/account/sls/opt-in",
+        tags=["account"],
+        responses=problem_responses(*SESSION_CODES, "not-primary-user", "temporary-access"),
+    )
     def opt_in(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Opt back in (primary user)."""
         return _json(service.sls.opt_in(token).to_json())
 
-    @router.put("/v1/account/ip-restrictions", tags=["account"])
+    @router.put(
+        "/v1/account/ip-restrictions",
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES, "not-primary-user", "ip-restrictions-required", "temporary-access", body=True
+        ),
+    )
     def ip_restrictions(body: IpRestrictionsBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Where trading logins may come from (primary user)."""
         return _json(service.sls.set_ip_restrictions(token, body.addresses).to_json())
 
-    @router.put("/v1/account/penny-stocks", tags=["account"])
+    @router.put(
+        "/v1/account/penny-stocks",
+        tags=["account"],
+        responses=problem_responses(
+            *SESSION_CODES, "not-primary-user", "ip-restrictions-required", "temporary-access", body=True
+        ),
+    )
     def penny_stocks(body: PennyStocksBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Penny-stock permission (primary user; opted out needs IP restrictions)."""
         return _json(service.sls.set_penny_stocks(token, body.enabled).to_json())
 
     # -- sharing and the user's devices --------------------------------------------------------------
 
-    @router.post("/v1/sharing", status_code=201, tags=["devices"])
+    @router.post(
+        "/v1/sharing",
+        status_code=201,
+        tags=["devices"],
+        responses=problem_responses(
+            *SESSION_CODES,
+            *CHALLENGE_CODES,
+            "invalid-credentials",
+            "sharing-refused",
+            "temporary-access",
+            body=True,
+        ),
+    )
     def share(body: ShareBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Ask to share another username's device: its owner's password, then its challenge."""
         view = service.sls.start_share(token, body.owner, body.password, body.device_id, mode=body.mode)
         return _json(view.to_json(), 201)
 
-    @router.post("/v1/sharing/answer", tags=["devices"])
+    @router.post(
+        "/v1/sharing/answer",
+        tags=["devices"],
+        responses=problem_responses(
+            *SESSION_CODES, *ANSWER_CODES, "sharing-refused", "already-exists", body=True
+        ),
+    )
     def share_answer(body: ShareAnswerBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """The owner's device answers; the device is shared."""
         return _json(service.sls.finish_share(token, body.challenge_id, body.answer).to_json())
 
-    @router.post("/v1/online-card", status_code=201, tags=["devices"])
+    @router.post(
+        "/v1/online-card",
+        status_code=201,
+        tags=["devices"],
+        responses=problem_responses(*SESSION_CODES, "not-eligible", "device-unavailable"),
+    )
     def online_card(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A new Online Security Code Card to print and activate (card-printing or portal session)."""
         return _json(service.sls.request_online_card(token).to_json(), 201)
 
-    @router.post("/v1/devices", status_code=201, tags=["devices"])
+    @router.post(
+        "/v1/devices",
+        status_code=201,
+        tags=["devices"],
+        responses=problem_responses(
+            *SESSION_CODES, "not-eligible", "already-exists", "temporary-access", body=True
+        ),
+    )
     def request_device(body: DeviceRequestBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Request a DSC+ (balance threshold); its reserve is held. Legacy kinds are refused."""
         return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
 
-    @router.post("/v1/devices/{device_id}/activation", status_code=201, tags=["devices"])
+    @router.post(
+        "/v1/devices/{device_id}/activation",
+        status_code=201,
+        tags=["devices"],
+        responses=problem_responses(*SESSION_CODES, *CHALLENGE_CODES, body=True, params=True),
+    )
     def activation(
         device_id: str, token: TokenDep, service: ServiceDep, body: ModeBody | None = None
     ) -> JSONResponse:
@@ -352,7 +506,11 @@ def _add_routes(router: APIRouter) -> None:
         mode = None if body is None else body.mode
         return _json(service.sls.start_activation(token, device_id, mode=mode).to_json(), 201)
 
-    @router.post("/v1/devices/{device_id}/activation/answer", tags=["devices"])
+    @router.post(
+        "/v1/devices/{device_id}/activation/answer",
+        tags=["devices"],
+        responses=problem_responses(*SESSION_CODES, *ANSWER_CODES, body=True, params=True),
+    )
     def activation_answer(
         device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
@@ -360,12 +518,22 @@ def _add_routes(router: APIRouter) -> None:
         view = service.sls.finish_activation(token, device_id, body.challenge_id, body.answer)
         return _json(view.to_json())
 
-    @router.post("/v1/devices/{device_id}/pin-change", status_code=201, tags=["devices"])
+    @router.post(
+        "/v1/devices/{device_id}/pin-change",
+        status_code=201,
+        tags=["devices"],
+        responses=problem_responses(*SESSION_CODES, *CHALLENGE_CODES, body=True, params=True),
+    )
     def pin_change(device_id: str, body: PinChangeBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A challenge to answer with the device and its current PIN (the new PIN comes next)."""
         return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
 
-    @router.post("/v1/devices/{device_id}/pin-change/current", status_code=201, tags=["devices"])
+    @router.post(
+        "/v1/devices/{device_id}/pin-change/current",
+        status_code=201,
+        tags=["devices"],
+        responses=problem_responses(*SESSION_CODES, *ANSWER_CODES, body=True, params=True),
+    )
     def pin_change_current(
         device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
@@ -373,7 +541,11 @@ def _add_routes(router: APIRouter) -> None:
         view = service.sls.confirm_current_pin(token, device_id, body.challenge_id, body.answer)
         return _json(view.to_json(), 201)
 
-    @router.post("/v1/devices/{device_id}/pin-change/answer", tags=["devices"])
+    @router.post(
+        "/v1/devices/{device_id}/pin-change/answer",
+        tags=["devices"],
+        responses=problem_responses(*SESSION_CODES, *ANSWER_CODES, body=True, params=True),
+    )
     def pin_change_answer(
         device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
@@ -383,7 +555,14 @@ def _add_routes(router: APIRouter) -> None:
 
     # -- IB Key app ----------------------------------------------------------------------------------
 
-    @router.post("/v1/ib-key/instant-activations", status_code=201, tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/instant-activations",
+        status_code=201,
+        tags=["ib-key"],
+        responses=problem_responses(
+            *CHALLENGE_CODES, "invalid-credentials", "account-locked", "account-closed", body=True
+        ),
+    )
     def instant_activation(body: InstantActivationBody, service: ServiceDep) -> JSONResponse:
         """Activate IB Key from the app: the password, then a token by SMS to a verified number."""
         enrollment = service.sls.instant_ib_key_activation(
@@ -391,19 +570,37 @@ def _add_routes(router: APIRouter) -> None:
         )
         return _json(enrollment.to_json(), 201)
 
-    @router.post("/v1/ib-key/migrations", status_code=201, tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/migrations",
+        status_code=201,
+        tags=["ib-key"],
+        responses=problem_responses(
+            *CHALLENGE_CODES, "invalid-credentials", "account-locked", "account-closed", body=True
+        ),
+    )
     def migration(body: MigrationBody, service: ServiceDep) -> JSONResponse:
         """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
         started = service.sls.start_ib_key_migration(body.username, body.password, os=body.os)
         return _json(started.to_json(), 201)
 
-    @router.post("/v1/ib-key/migrations/{device_id}/answer", tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/migrations/{device_id}/answer",
+        tags=["ib-key"],
+        responses=problem_responses(*ANSWER_CODES, "login-expired", body=True, params=True),
+    )
     def migration_answer(device_id: str, body: MigrationAnswerBody, service: ServiceDep) -> JSONResponse:
         """The physical device's answer; returns the new registration's activation token."""
         token = service.sls.answer_ib_key_migration(device_id, body.challenge_id, body.answer)
         return _json({"device_id": device_id, "activation_token": token})
 
-    @router.post("/v1/ib-key/recoveries", status_code=201, tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/recoveries",
+        status_code=201,
+        tags=["ib-key"],
+        responses=problem_responses(
+            *CHALLENGE_CODES, "invalid-credentials", "account-locked", "account-closed", body=True
+        ),
+    )
     def recovery(body: IbKeyRecoveryBody, service: ServiceDep) -> JSONResponse:
         """Recover IB Key on the same phone: iOS answers itself; else a physical device, else SMS."""
         started = service.sls.start_ib_key_recovery(
@@ -411,47 +608,85 @@ def _add_routes(router: APIRouter) -> None:
         )
         return _json(started.to_json(), 201)
 
-    @router.post("/v1/ib-key/recoveries/{device_id}/answer", tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/recoveries/{device_id}/answer",
+        tags=["ib-key"],
+        responses=problem_responses(*ANSWER_CODES, "login-expired", body=True, params=True),
+    )
     def recovery_answer(device_id: str, body: ActivationBody, service: ServiceDep) -> JSONResponse:
         """The answer of the iOS app (recovered) or of the physical device (returns the recovery token)."""
         token = service.sls.answer_ib_key_recovery(device_id, body.challenge_id, body.answer)
         return _json({"device_id": device_id, "recovered": token is None, "activation_token": token})
 
-    @router.post("/v1/ib-key/pin-changes", status_code=201, tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/pin-changes",
+        status_code=201,
+        tags=["ib-key"],
+        responses=problem_responses(
+            *CHALLENGE_CODES, "invalid-credentials", "account-locked", "account-closed", body=True
+        ),
+    )
     def ib_key_pin_change(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
         """Allow an IB Key PIN change: a code by SMS to the registration's number."""
         enrollment = service.sls.start_ib_key_pin_change(body.username, body.password, body.registration)
         return _json(enrollment.to_json(), 201)
 
-    @router.post("/v1/ib-key/pin-changes/{device_id}/answer", tags=["ib-key"])
+    @router.post(
+        "/v1/ib-key/pin-changes/{device_id}/answer",
+        tags=["ib-key"],
+        responses=problem_responses(*ANSWER_CODES, body=True, params=True),
+    )
     def ib_key_pin_change_answer(device_id: str, body: TokenAnswerBody, service: ServiceDep) -> JSONResponse:
         """The texted code; the app may change its PIN."""
         return _json(service.sls.finish_ib_key_pin_change(device_id, body.answer).to_json())
 
     # -- support -------------------------------------------------------------------------------------
 
-    @router.put("/v1/support/users/{username}/identity", tags=["support"])
+    @router.put(
+        "/v1/support/users/{username}/identity",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", body=True, params=True),
+    )
     def identity(username: str, body: IdentityBody, service: SupportDep) -> JSONResponse:
         """Keep the user's identification data (as an HMAC)."""
         return _json(service.accounts.record_identity(username, body.model_dump()).to_json())
 
-    @router.post("/v1/support/users/{username}/identity-checks", status_code=201, tags=["support"])
+    @router.post(
+        "/v1/support/users/{username}/identity-checks",
+        status_code=201,
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", body=True, params=True),
+    )
     def identity_check(username: str, body: IdentityCheckBody, service: SupportDep) -> JSONResponse:
         """Record an identity verification (it allows one temporary passcode)."""
         view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
         return _json(view.to_json(), 201)
 
-    @router.post("/v1/support/users/{username}/funded", tags=["support"])
+    @router.post(
+        "/v1/support/users/{username}/funded",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def funded(username: str, service: SupportDep) -> JSONResponse:
         """Record that the account received funds: a new account's online card lasts 21 days from now."""
         return _json(service.accounts.mark_funded(username).to_json())
 
-    @router.post("/v1/support/users/{username}/close", tags=["support"])
+    @router.post(
+        "/v1/support/users/{username}/close",
+        tags=["support"],
+        responses=problem_responses("unauthorized", "not-found", params=True),
+    )
     def close(username: str, service: SupportDep) -> JSONResponse:
         """Close the account: statements with the password alone."""
         return _json(service.accounts.close_account(username).to_json())
 
-    @router.post("/v1/support/devices/{device_id}/pin-reset", tags=["support"])
+    @router.post(
+        "/v1/support/devices/{device_id}/pin-reset",
+        tags=["support"],
+        responses=problem_responses(
+            "unauthorized", "not-found", "wrong-answer", "device-unavailable", body=True, params=True
+        ),
+    )
     def pin_reset(device_id: str, body: PinResetBody, service: SupportDep) -> JSONResponse:
         """Reset a forgotten DSC+, Gold or Platinum PIN after an identity check."""
         view = service.accounts.reset_pin(
@@ -459,7 +694,13 @@ def _add_routes(router: APIRouter) -> None:
         )
         return _json(view.to_json())
 
-    @router.post("/v1/support/devices/{device_id}/report", tags=["support"])
+    @router.post(
+        "/v1/support/devices/{device_id}/report",
+        tags=["support"],
+        responses=problem_responses(
+            "unauthorized", "not-found", "device-unavailable", body=True, params=True
+        ),
+    )
     def report(device_id: str, body: ReportBody, service: SupportDep) -> JSONResponse:
         """Record a lost, stolen, damaged, returned or unreturned device, or a battery failure."""
         return _json(service.accounts.report(device_id, body.condition).to_json())

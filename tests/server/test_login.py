@@ -333,19 +333,25 @@ def test_enrollment_returns_the_card_to_print(client: TokensimClient, alice: str
 @pytest.mark.parametrize(
     ("kind", "extra", "message"),
     [
-        ("dsc-plus", {}, "PIN of 4 digits"),
-        ("dsc", {"pin": "12"}, "PIN of 4 digits"),
-        ("scc", {"pin": "1234"}, "takes no PIN"),
-        ("phone", {"number": "+15559999999"}, "verified phone"),
-        ("toaster", {}, "unknown device kind"),
+        ("dsc-plus", {}, "pin: Field required"),
+        ("dsc", {"pin": "12"}, "pin: String should match pattern"),
+        ("scc", {"pin": "1234"}, "pin: Extra inputs are not permitted"),
+        ("toaster", {}, "does not match any of the expected tags"),
     ],
 )
 def test_enrollment_checks_its_input(
     client: TokensimClient, alice: str, kind: str, extra: dict[str, str], message: str
 ) -> None:
+    # The kind decides which fields the body takes (the OpenAPI document says so too).
     problem = _problem(lambda: client.enroll(alice, kind, **extra))
     assert problem.code == "invalid-request"
     assert message in problem.detail
+
+
+def test_enrollment_refuses_a_number_the_user_has_not_verified(client: TokensimClient, alice: str) -> None:
+    problem = _problem(lambda: client.enroll(alice, "phone", number="+15559999999"))
+    assert (problem.status, problem.code) == (409, "unverified-number")
+    assert "verified phone" in problem.detail
 
 
 def test_temporary_passcode_is_static_uppercase_and_shown_once(client: TokensimClient, alice: str) -> None:
