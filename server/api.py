@@ -71,7 +71,7 @@ from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
 from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, TokenDep
-from tokensim.server.errors import NotFound
+from tokensim.server.errors import NotFound, StorageUnavailable
 from tokensim.server.phone_docs import (
     IB_KEY_ACTIVATION_DOC,
     IB_KEY_DECISIONS_DOC,
@@ -331,28 +331,23 @@ def _origin(request: Request) -> str:
 
 
 def _add_routes(app: FastAPI) -> None:
-    @app.get(
-        "/v1/health",
-        tags=["meta"],
-        responses={
-            **problem_responses(),
-            503: {"description": "the database cannot be written (a full or read-only disk)"},
-        },
-    )
-    def health(service: ServiceDep) -> JSONResponse:
+    @app.get("/v1/health", tags=["meta"], responses=problem_responses("storage-unavailable"))
+    def health(request: Request, service: ServiceDep) -> JSONResponse:
         """Liveness and the database in use, proven by a write.
 
         Each call writes to the database and commits (a row rewritten as it is), so a server whose
-        database can be read but not written (a full or read-only disk) answers 503 with
-        ``"write": "failed"`` and the reason, instead of looking healthy while every login fails.
+        database can be read but not written (a full or read-only disk) answers a 503
+        ``storage-unavailable`` problem with ``"write": "failed"`` and the reason, instead of looking
+        healthy while every login fails.
         """
         db = service.core.db
         try:
             db.probe_write()
         except TokensimError as e:
             _log.error("health: the database write failed: %s", e)
-            failing = {"status": "failing", "database": db.dialect, "write": "failed", "detail": str(e)}
-            return _json(failing, 503)
+            problem = problem_from_error(StorageUnavailable(f"the database cannot be written: {e}"))
+            body = problem.body(request.url.path) | {"database": db.dialect, "write": "failed"}
+            return JSONResponse(body, status_code=problem.status, media_type=PROBLEM_MEDIA_TYPE)
         return _json({"status": "ok", "database": db.dialect, "write": "ok"})
 
     @app.get("/v1/noop", tags=["meta"], responses=problem_responses())
@@ -418,7 +413,12 @@ def _add_routes(app: FastAPI) -> None:
         """What the bearer session may do."""
         return _json(service.logins.session_info(token).to_json())
 
-    @app.delete("/v1/session", status_code=204, tags=["login"], responses=problem_responses("unauthorized"))
+    @app.delete(
+        "/v1/session",
+        status_code=204,
+        tags=["login"],
+        responses=problem_responses("unauthorized", params=True),
+    )
     def logout(
         token: TokenDep, service: ServiceDep, everywhere: Annotated[bool, Query(alias="all")] = False
     ) -> Response:

@@ -40,7 +40,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchem
 
 from tokensim.server.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
 from tokensim.server.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
-from tokensim.server.schemas import NOT_BLANK, SPACES, Amount, Mode, Pin
+from tokensim.server.schemas import NOT_BLANK, SPACES, Amount, Mode, Phone, Pin
 
 __all__ = [
     "ActivationBody",
@@ -233,6 +233,10 @@ class PinResetBody(_Body):
     new_pin: Pin
 
 
+#: The phone's operating system: it decides the IB Key recovery steps (docs/rules.md).
+PhoneOs = Literal["android", "ios"]
+
+
 class CredentialsBody(_Body):
     """A username and password (the IB Key app on a new phone)."""
 
@@ -251,20 +255,20 @@ class RecoveryBody(_Body):
 class MigrationBody(CredentialsBody):
     """A username and password, and the new phone's OS (``android`` or ``ios``)."""
 
-    os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
+    os: PhoneOs = "android"
 
 
 class InstantActivationBody(CredentialsBody):
     """IB Key's instant activation: the credentials, the verified number to text, the phone's OS."""
 
-    number: Annotated[str, Field(max_length=32)] | None = None
-    os: Annotated[str, Field(max_length=16, examples=["android"])] = "android"
+    number: Phone | None = None
+    os: PhoneOs = "android"
 
 
 class IbKeyRecoveryBody(RecoveryBody):
     """The registration to recover and the phone's OS (the recorded one, else ``android``, when absent)."""
 
-    os: Annotated[str, Field(max_length=16, examples=["ios"])] | None = None
+    os: PhoneOs | None = None
 
 
 class MigrationAnswerBody(_Body):

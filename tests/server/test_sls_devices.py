@@ -393,7 +393,7 @@ def test_ib_key_instant_activation_from_the_app_needs_funds_and_the_sms(
     assert wrong.code == "invalid-credentials"
     client.mark_funded("nina")
     unknown = problem(lambda: client.ib_key_instant_activation("nina", PASSWORD, number="+15559999999"))
-    assert unknown.code == "invalid-request"
+    assert unknown.code == "unverified-number"  # a number not verified on the account
     started = client.ib_key_instant_activation("nina", PASSWORD, number="+15551230021", os="ios")
     assert (started.activation, started.sent_to, started.device.status) == (
         "sms-token",

@@ -148,7 +148,8 @@ def test_a_full_disk_stops_the_start_and_makes_health_fail(tmp_path: Path) -> No
                 failing = http.get("/v1/health")
                 assert failing.status_code == 503, failing.text
                 body = failing.json()
-                assert body["status"] == "failing"
+                assert (body["status"], body["code"]) == (503, "storage-unavailable")
+                assert failing.headers["content-type"] == "application/problem+json"
                 assert body["write"] == "failed"
                 assert "disk is full" in body["detail"]
                 filler.unlink()
