@@ -127,8 +127,15 @@ class Unauthorized(ServerError):
 
     code = "unauthorized"
 
-    def __init__(self, message: str, *, presented: bool = True) -> None:
-        super().__init__(message)
+    def __init__(
+        self,
+        message: str,
+        *,
+        presented: bool = True,
+        retry_after: float | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message, retry_after=retry_after, extra=extra)
         self.presented = presented
 
 

@@ -9,7 +9,8 @@ Every error response is ``application/problem+json``::
 ``code`` is what clients match on; ``type`` resolves to a page describing the code. Waiting errors
 carry ``retry_after`` (seconds) in the body and a ``Retry-After`` header. Every 401 carries a
 ``WWW-Authenticate: Bearer realm="tokensim"`` challenge (RFC 9110 §11.6.1), with
-``error="invalid_token"`` when the bearer token sent is wrong or expired (RFC 6750 §3.1).
+``error="invalid_token"`` when the bearer token sent is wrong or expired (RFC 6750 §3.1); an
+``insufficient-scope`` 403 carries ``error="insufficient_scope"``.
 
 :func:`problem_responses` writes the OpenAPI ``responses`` of a route from the problem codes it can
 return, so the document lists every status and its ``application/problem+json`` body.
@@ -278,15 +279,19 @@ class Problem:
             if self.invalid_token:
                 challenge += ', error="invalid_token", error_description="the token is wrong or expired"'
             headers["WWW-Authenticate"] = challenge
+        elif self.code == "insufficient-scope":
+            # RFC 6750 §3.1: a valid token whose scope does not cover the request.
+            headers["WWW-Authenticate"] = f'Bearer realm="{BEARER_REALM}", error="insufficient_scope"'
         return headers
 
 
 def problem_from_error(error: TokensimError) -> Problem:
     """The problem an error becomes."""
-    if isinstance(error, Unauthorized):
-        return Problem(error.code, str(error), invalid_token=error.presented)
     if isinstance(error, ServerError):
-        return Problem(error.code, str(error), error.retry_after, extra=error.extra or None)
+        presented = isinstance(error, Unauthorized) and error.presented
+        return Problem(
+            error.code, str(error), error.retry_after, extra=error.extra or None, invalid_token=presented
+        )
     if isinstance(error, WrongAnswer):
         return Problem("wrong-answer", str(error), extra={"attempts_remaining": error.attempts_remaining})
     if isinstance(error, InvalidCode):
@@ -396,5 +401,12 @@ def problem_responses(*codes: str, body: bool = False, params: bool = False) -> 
         }
         if status in _HEADERS and (status != 409 or "push-pending" in names):
             entry["headers"] = dict(_HEADERS[status])
+        if "insufficient-scope" in names:
+            entry["headers"] = {
+                "WWW-Authenticate": {
+                    "description": 'insufficient-scope: Bearer realm="tokensim", error="insufficient_scope"',
+                    "schema": {"type": "string", "pattern": "^Bearer realm="},
+                }
+            }
         responses[status] = entry
     return responses

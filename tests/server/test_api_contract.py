@@ -240,8 +240,25 @@ def test_a_401_carries_a_bearer_challenge(client: TokensimClient) -> None:
     refused = client.request("POST", "/v1/login", json={"username": "nobody", "password": "wrong password"})
     assert refused.status_code == 401
     assert _params(refused.headers["www-authenticate"]) == {"realm": "tokensim"}
-    # Only 401s carry it.
+    # Only 401s (and the 403 of a scope too narrow) carry it.
     assert "www-authenticate" not in client.request("GET", "/v1/problems/nope").headers
+
+
+def test_a_session_without_the_scope_gets_an_insufficient_scope_challenge(
+    client: TokensimClient, config: ServerConfig, alice: str
+) -> None:
+    # A closed account's session reads statements only.
+    support = load_support_token(config.token_path, environ=NO_ENV)
+    assert client.request("POST", f"/v1/support/users/{alice}/close", token=support).status_code == 200
+    started = client.login(alice, PASSWORD)
+    assert started.session is not None
+    token = started.session.token
+    response = client.request("POST", "/v1/withdrawals", json={"amount_usd": "1.00"}, token=token)
+    assert (response.status_code, response.json()["code"]) == (403, "insufficient-scope")
+    assert _params(response.headers["www-authenticate"]) == {
+        "realm": "tokensim",
+        "error": "insufficient_scope",
+    }
 
 
 def test_unknown_or_repeated_query_parameters_are_refused(
