@@ -106,7 +106,7 @@ from tokensim.server.schemas import (
 from tokensim.server.service import Service
 from tokensim.server.sls_api import router as sls_router
 
-__all__ = ["BodyLimit", "SecurityHeaders", "create_app"]
+__all__ = ["DOCS_ASSETS", "BodyLimit", "SecurityHeaders", "create_app"]
 
 _log = logging.getLogger(__name__)
 # Sequence numbers are 64-bit signed integers in both databases; a larger "after" cannot be bound.

@@ -33,9 +33,14 @@ __all__ = [
     "EnrollPinDevice",
     "IbKeyActivationBody",
     "LoginBody",
+    "Mode",
+    "NewPassword",
+    "Phone",
+    "Pin",
     "PushDecisionBody",
     "StartActivationBody",
     "TemporaryPasscodeBody",
+    "Username",
 ]
 
 #: A positive USD amount as a plain decimal string: ASCII digits, no sign, exponent, separator or

@@ -60,6 +60,7 @@ __all__ = [
     "MigrationBody",
     "ModeBody",
     "PennyStocksBody",
+    "PhoneOs",
     "PinChangeBody",
     "PinResetBody",
     "RecoveryBody",
