@@ -48,12 +48,12 @@ from _load import (
 )
 
 from tokensim.emulators.devices.ib_key import IbKeyApp
-from tokensim.server.api import create_app
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.http.app import create_app
 from tokensim.server.service import Service
+from tokensim.server.testing.harness import Enrolled, Harness
 
 PASSWORD = "bench password 1234"  # noqa: S105 - the seeded users' password
 PIN = "4826"

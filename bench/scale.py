@@ -46,8 +46,8 @@ from sqlalchemy import func, insert, select
 from tokensim.protocol.ocra import ocra
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind
 from tokensim.server.config import ServerConfig
-from tokensim.server.models import Device, User
 from tokensim.server.service import Service
+from tokensim.server.storage.models import Device, User
 from tokensim.server.verify import DeviceSecrets
 
 PASSWORD = "bench password 1234"  # noqa: S105 - the seeded users' password

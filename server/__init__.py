@@ -1,32 +1,23 @@
 """The tokensim verification server, its command line and its test harness.
 
 Nothing is re-exported here, so ``tokensim code`` starts without loading the web stack; import from
-the modules:
+the modules. The server is in rooms, each depending only on the ones below it
+(tests/server/test_layering.py holds them to it; docs/architecture.md walks a login through them):
 
 ==================  ==================================================================================
-module              what
+room                what
 ==================  ==================================================================================
-``api``             ``create_app(config, clock=, rng=, carrier=)``: the FastAPI app
-``client``          ``TokensimClient``: the whole API as typed methods, over the network or in-process
-``service``         ``Service``: the operations without HTTP (accounts, logins, challenges)
-``config``          ``ServerConfig``: every tunable number; ``MASTER_KEY_ENV``, ``SUPPORT_TOKEN_ENV``
-``verify``          verification per algorithm and the policy of each device kind
-``challenges``      issuing and answering challenges, push decisions, the replay guards
-``accounts``        users, enrollment, activation, IB Key activation, support actions
-``login``           password, device choice, answer, sessions and their scope
-``throttle``        per-device lockouts, the account failure limit, password pauses
-``keys``            the master key and AES-GCM sealing bound to each row
-``hashing``         argon2id for passwords and static codes
-``db``, ``models``  SQLAlchemy engine, transactions, Alembic migrations (``migrations/``), tables
-``audit``           the append-only audit log
-``carrier``         SMS and voice delivery; the default outbox carrier
-``problems``        RFC 9457 problem details and their stable codes (the only HTTP statuses)
-``harness``         enroll and log in with emulated devices (harness only: imports the emulators)
-``pytest_plugin``   the ``tokensim`` pytest plugin: a test server, users with emulated devices (harness)
-``reset``           emptying a test server's database (``serve --ephemeral``, the plugin)
-``transfer``        device secrets in and out of the store: PSKC export/import, otpauth secrets
-``cli_*``           the ``tokensim`` subcommands
+``cli/``            the ``tokensim`` command, one module per subcommand (harness: imports the emulators)
+``testing/``        the harness: enroll and log in with emulated devices; the pytest plugin's server
+``pytest_plugin``   the ``tokensim`` pytest plugin's entry point: its options and fixtures
+``http/``           the FastAPI app, its routes, dependencies, RFC 9457 problems, request schemas
+(top level)         the domain: :class:`~tokensim.server.service.Service` and the modules it is made of
+``storage/``        the SQLAlchemy engine and transactions, the tables, the Alembic migrations
 ==================  ==================================================================================
+
+The public faces: ``client`` (``TokensimClient``, the whole API as typed methods), ``config``
+(``ServerConfig``, every tunable number), ``http.app`` (``create_app``), ``service`` (``Service``, the
+operations without HTTP).
 """
 
 __all__: list[str] = []

@@ -26,7 +26,6 @@ from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActi
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
 from tokensim.server.core import Core
-from tokensim.server.db import changed
 from tokensim.server.errors import (
     AlreadyExists,
     ConsecutiveTemporary,
@@ -39,8 +38,9 @@ from tokensim.server.errors import (
 )
 from tokensim.server.lifecycle import activate, charge_unreturned, hold_reserve, mark_funded, promote_due
 from tokensim.server.login import end_sessions
-from tokensim.server.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
 from tokensim.server.rules import LEGACY_KINDS, PHYSICAL_KINDS, identity_digest
+from tokensim.server.storage.db import changed
+from tokensim.server.storage.models import Challenge, Device, IdentityCheck, PhoneNumber, Reserve, User
 from tokensim.server.verify import (
     POLICIES,
     TEMPORARY_KIND,

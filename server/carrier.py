@@ -15,9 +15,9 @@ from typing import Protocol, runtime_checkable
 from sqlalchemy import select
 
 from tokensim.protocol.clock import Clock
-from tokensim.server.db import Database
 from tokensim.server.keys import MasterKey
-from tokensim.server.models import OutboxMessage
+from tokensim.server.storage.db import Database
+from tokensim.server.storage.models import OutboxMessage
 from tokensim.server.views import OutboxEntry
 
 __all__ = ["CHANNELS", "Carrier", "Message", "OutboxCarrier", "ReadableCarrier", "mask_number"]

@@ -51,7 +51,6 @@ from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
 from tokensim.protocol.phone_auth import AUTH_SCHEME, REQUEST_WINDOW, RequestAuth, request_signing_bytes
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
-from tokensim.server.db import Prepared, PreparedLoad, changed
 from tokensim.server.errors import (
     AccountLocked,
     ChallengeClosed,
@@ -65,8 +64,9 @@ from tokensim.server.errors import (
     Unauthorized,
     WrongAnswer,
 )
-from tokensim.server.models import CardCell, Challenge, Device, Login, User
 from tokensim.server.rules import LEGACY_KINDS
+from tokensim.server.storage.db import Prepared, PreparedLoad, changed
+from tokensim.server.storage.models import CardCell, Challenge, Device, Login, User
 from tokensim.server.throttle import FailureOutcome, storage_unavailable
 from tokensim.server.verify import (
     Accepted,

@@ -5,7 +5,7 @@ Over the network::
     with TokensimClient("http://127.0.0.1:8000", support_token=token) as client:
         started = client.login("alice", "correct horse battery")
 
-In-process, against an app built by :func:`tokensim.server.api.create_app`, with no socket at all
+In-process, against an app built by :func:`tokensim.server.http.app.create_app`, with no socket at all
 (the requests go straight into the ASGI app)::
 
     client = TokensimClient.in_process(app, support_token=token)

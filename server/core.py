@@ -21,11 +21,11 @@ from tokensim.protocol.clock import Clock, SystemClock
 from tokensim.server.audit import AuditLog
 from tokensim.server.carrier import Carrier, OutboxCarrier
 from tokensim.server.config import SUPPORT_TOKEN_ENV, ServerConfig
-from tokensim.server.db import Database
 from tokensim.server.errors import MasterKeyError
 from tokensim.server.hashing import SecretHasher
 from tokensim.server.keys import MasterKey, load_master_key
-from tokensim.server.models import Meta
+from tokensim.server.storage.db import Database
+from tokensim.server.storage.models import Meta
 from tokensim.server.throttle import Throttle
 
 __all__ = ["Core", "load_support_token", "open_core"]

@@ -1,7 +1,7 @@
 """The server's branch of the exception tree.
 
 Each error carries a stable ``code`` (the string a client matches on) and, where waiting helps,
-``retry_after`` in seconds. HTTP statuses are chosen in :mod:`tokensim.server.problems`, never here::
+``retry_after`` in seconds. HTTP statuses are chosen in :mod:`tokensim.server.http.problems`, never here::
 
     TokensimError                        (tokensim.protocol.errors)
     ├── InvalidParameter                 invalid-request: a value is out of range or badly formed

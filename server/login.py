@@ -19,7 +19,6 @@ from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.challenges import Challenges, device_view
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
-from tokensim.server.db import Prepared, PreparedLoad, changed
 from tokensim.server.errors import (
     DeviceUnavailable,
     IpRestricted,
@@ -36,8 +35,9 @@ from tokensim.server.lifecycle import (
     reactivatable,
     temporary_stages,
 )
-from tokensim.server.models import Challenge, Device, Login, Session, User
 from tokensim.server.rules import TRADING_PLATFORMS, temporary_stage
+from tokensim.server.storage.db import Prepared, PreparedLoad, changed
+from tokensim.server.storage.models import Challenge, Device, Login, Session, User
 from tokensim.server.throttle import storage_unavailable, verify_password
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import ChallengeView, LoginStarted, SessionGrant, SessionInfo

@@ -72,8 +72,8 @@ if TYPE_CHECKING:
     from tokensim.protocol.clock import FixedClock
     from tokensim.server.client import TokensimClient
     from tokensim.server.config import ServerConfig
-    from tokensim.server.harness import Enrolled, Harness, LoginResult
     from tokensim.server.service import Service
+    from tokensim.server.testing.harness import Enrolled, Harness, LoginResult
     from tokensim.server.views import AuditRecord, ChallengeView, OutboxEntry
 
 __all__ = [
@@ -406,9 +406,9 @@ class TokensimServer:
 
     def __init__(self, config: ServerConfig, *, start_time: float) -> None:
         from tokensim.protocol.clock import FixedClock
-        from tokensim.server.api import create_app
         from tokensim.server.client import TokensimClient
         from tokensim.server.core import load_support_token
+        from tokensim.server.http.app import create_app
 
         environ: dict[str, str] = {}  # the developer's own TOKENSIM_* variables never leak in
         self.config = config
@@ -430,7 +430,7 @@ class TokensimServer:
 
     def reset(self, *, start_time: float | None = None) -> None:
         """Empty the database, set the clock back, forget the journal and the emulators."""
-        from tokensim.server.reset import reset_database
+        from tokensim.server.storage.reset import reset_database
 
         reset_database(self.service.core.db)
         self.clock.set(self.start_time if start_time is None else start_time)
@@ -457,7 +457,7 @@ class TokensimServer:
     def harness(self) -> Harness:
         """The emulators of this test's users, driven through the client."""
         if self._harness is None:
-            from tokensim.server.harness import Harness
+            from tokensim.server.testing.harness import Harness
 
             self._harness = Harness(self.client, clock=self.clock)
         return self._harness
@@ -470,7 +470,7 @@ class TokensimServer:
     # -- users
 
     def _enroll(self, username: str, kind: str, *, pin: str, activate: bool) -> Enrolled:
-        from tokensim.server.harness import ALL_KINDS
+        from tokensim.server.testing.harness import ALL_KINDS
 
         if kind not in ALL_KINDS:
             raise ValueError(f"unknown device kind {kind!r}; the kinds are {', '.join(ALL_KINDS)}")
@@ -625,7 +625,7 @@ class TokensimServer:
         if require_answered_challenges:
             from sqlalchemy import select
 
-            from tokensim.server.models import Challenge, Device, User
+            from tokensim.server.storage.models import Challenge, Device, User
 
             with self.service.core.db.read() as session:
                 rows = session.execute(

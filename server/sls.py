@@ -40,7 +40,6 @@ from tokensim.server.accounts import Accounts
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
 from tokensim.server.core import Core
-from tokensim.server.db import changed
 from tokensim.server.errors import (
     DeviceUnavailable,
     InsufficientScope,
@@ -56,7 +55,6 @@ from tokensim.server.errors import (
 )
 from tokensim.server.lifecycle import check_password, is_usable_by, mark_funded, usable_devices
 from tokensim.server.login import current_session
-from tokensim.server.models import Challenge, Deposit, Device, DeviceShare, User, Withdrawal
 from tokensim.server.rules import (
     LEGACY_KINDS,
     MONEY_KINDS,
@@ -70,7 +68,8 @@ from tokensim.server.rules import (
     remaining,
     window_start,
 )
-from tokensim.server.schemas import AMOUNT_PATTERN
+from tokensim.server.storage.db import changed
+from tokensim.server.storage.models import Challenge, Deposit, Device, DeviceShare, User, Withdrawal
 from tokensim.server.verify import TEMPORARY_KIND, DeviceSecrets
 from tokensim.server.views import (
     ChallengeView,
@@ -83,7 +82,18 @@ from tokensim.server.views import (
     WithdrawalReceipt,
 )
 
-__all__ = ["ACTIONS", "DEPOSIT_METHODS", "Caller", "Sls", "parse_amount"]
+__all__ = [
+    "ACTIONS",
+    "AMOUNT_PATTERN",
+    "DEPOSIT_METHODS",
+    "Caller",
+    "Sls",
+    "parse_amount",
+]
+
+#: A positive USD amount as a plain decimal string: ASCII digits, no sign, exponent, separator or
+#: space, at most two decimals, below 10**15 ("5", "5.00", "0.01"; not "0", "+5", "1_000", "1e3").
+AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
 
 #: What a step-up answer is asked for (the challenge's purpose), and which device kinds may give it.
 ACTIONS = {"withdrawal": MONEY_KINDS, "bank": SLS_KINDS, "email": SLS_KINDS}

@@ -55,14 +55,14 @@ from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import DeviceLocked
 from tokensim.server.config import ServerConfig
-from tokensim.server.db import changed
 from tokensim.server.errors import (
     AccountLocked,
     InvalidCredentials,
     StorageUnavailable,
     TooManyAttempts,
 )
-from tokensim.server.models import Device, PasswordThrottle, User
+from tokensim.server.storage.db import changed
+from tokensim.server.storage.models import Device, PasswordThrottle, User
 
 if TYPE_CHECKING:
     from tokensim.server.core import Core

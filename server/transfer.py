@@ -33,7 +33,7 @@ from tokensim.protocol.pskc import (
 from tokensim.server.challenges import device_secrets, device_view
 from tokensim.server.core import Core
 from tokensim.server.errors import AlreadyExists, NotFound
-from tokensim.server.models import Device, User
+from tokensim.server.storage.models import Device, User
 from tokensim.server.verify import DeviceSecrets
 from tokensim.server.views import DeviceView
 

@@ -38,10 +38,6 @@ import pytest
 
 # Loaded before pytester's in-process runs, which forget modules a run imports for the first time
 # (importing them again would make second copies of their classes).
-import tokensim.emulators.devices.dsc_plus
-import tokensim.server.api
-import tokensim.server.harness
-import tokensim.server.pytest_plugin  # noqa: F401
 from tokensim.emulators import load
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.server.cli import build_parser

@@ -4,7 +4,7 @@ The keypad lives in :mod:`tokensim.emulators`, which never imports the server: a
 server only over the wire, as a real one would. Everything the app asks of a server (log in, list the
 user's devices, get a challenge and answer it, read the carrier's outbox, see and answer pending push
 requests, activate an IB Key) goes through :class:`PortalBackend`. The server's harness module
-``tokensim.server.cli_keypad`` implements it with the server's typed client; tests may implement it
+``tokensim.server.cli.keypad`` implements it with the server's typed client; tests may implement it
 with anything that keeps the same promises.
 
 Every method is synchronous and may block on the network; the app calls them from worker threads.

@@ -12,11 +12,11 @@ from tokensim.emulators.bridge import connect
 from tokensim.protocol import wire
 from tokensim.protocol.errors import TokensimError
 from tokensim.server import cli
-from tokensim.server.api import create_app
-from tokensim.server.cli_board import _enroll_board
+from tokensim.server.cli.board import _enroll_board
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
+from tokensim.server.http.app import create_app
 
 PASSWORD = "correct horse battery staple"
 

@@ -18,12 +18,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 
 from tokensim.protocol.clock import FixedClock
-from tokensim.server.api import create_app
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import Argon2Params, ServerConfig
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Harness
+from tokensim.server.http.app import create_app
 from tokensim.server.service import Service
+from tokensim.server.testing.harness import Harness
 
 POSTGRES_ENV = "TOKENSIM_TEST_POSTGRES_URL"
 FAST_ARGON2 = Argon2Params(time_cost=1, memory_kib=8, parallelism=1)

@@ -11,11 +11,11 @@ import pytest
 
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.messages import ChallengeForm
-from tokensim.server.api import create_app
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.http.app import create_app
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.views import SessionGrant, WithdrawalReceipt
 
 from .conftest import NO_ENV, PASSWORD

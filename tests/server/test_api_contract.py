@@ -21,14 +21,14 @@ import pytest
 import uvicorn
 
 from tokensim.server.accounts import CONDITIONS
-from tokensim.server.api import create_app
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Harness
+from tokensim.server.http.app import create_app
+from tokensim.server.http.problems import PROBLEM_MEDIA_TYPE
 from tokensim.server.login import PLATFORMS
-from tokensim.server.problems import PROBLEM_MEDIA_TYPE
 from tokensim.server.sls import ACTIONS, DEPOSIT_METHODS
+from tokensim.server.testing.harness import Harness
 from tokensim.server.verify import POLICIES, TEMPORARY_KIND
 
 from .conftest import NO_ENV, PASSWORD, PHONE, fast_config

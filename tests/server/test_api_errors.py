@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tokensim.server.api import create_app
 from tokensim.server.client import TokensimClient
 from tokensim.server.core import load_support_token
-from tokensim.server.problems import PROBLEM_MEDIA_TYPE, PROBLEMS
+from tokensim.server.http.app import create_app
+from tokensim.server.http.problems import PROBLEM_MEDIA_TYPE, PROBLEMS
 
 from .conftest import NO_ENV, PASSWORD, PHONE, fast_config
 

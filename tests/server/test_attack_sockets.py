@@ -19,7 +19,7 @@ import httpx
 import pytest
 
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Harness
+from tokensim.server.testing.harness import Harness
 
 from .conftest import PASSWORD
 from .test_e2e import Server, _start, _stop

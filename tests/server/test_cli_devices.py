@@ -20,12 +20,12 @@ import pytest
 from tokensim.emulators.devices.dsc import DigitalSecurityCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.pskc import read_pskc
-from tokensim.server.api import create_app
 from tokensim.server.cli import main
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.http.app import create_app
+from tokensim.server.testing.harness import Enrolled, Harness
 
 from .conftest import NO_ENV, PASSWORD, PHONE, START, fast_config
 

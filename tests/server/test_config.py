@@ -10,9 +10,9 @@ import anyio.to_thread
 import pytest
 
 from tokensim.protocol.errors import InvalidParameter
-from tokensim.server.api import create_app
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import Argon2Params, ServerConfig
+from tokensim.server.http.app import create_app
 
 from .conftest import NO_ENV, fast_config
 

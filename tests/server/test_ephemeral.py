@@ -20,12 +20,12 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import DatabaseError
 
-from tokensim.server.api import create_app
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, ServerConfig
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Harness
-from tokensim.server.reset import reset_database
+from tokensim.server.http.app import create_app
+from tokensim.server.storage.reset import reset_database
+from tokensim.server.testing.harness import Harness
 
 from .conftest import NO_ENV, PASSWORD, PHONE, fast_config
 

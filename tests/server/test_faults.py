@@ -24,8 +24,8 @@ from tokensim.protocol.errors import DeviceLocked
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, ServerConfig
 from tokensim.server.errors import AccountLocked, WrongAnswer
-from tokensim.server.harness import Enrolled, Harness
 from tokensim.server.service import Service
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.throttle import lockout_seconds
 from tokensim.server.views import ChallengeView
 

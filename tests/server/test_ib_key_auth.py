@@ -21,8 +21,8 @@ from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.protocol.phone_auth import RequestAuth, request_signing_bytes, requests_path
 from tokensim.server.client import TokensimClient
 from tokensim.server.errors import Unauthorized
-from tokensim.server.harness import Enrolled, Harness
 from tokensim.server.service import Service
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD
@@ -197,7 +197,7 @@ def test_the_documented_signing_example_is_what_the_phone_signs() -> None:
     from pathlib import Path
 
     from tokensim.protocol.messages import PushRequest
-    from tokensim.server.phone_docs import IB_KEY_DECISIONS_DOC
+    from tokensim.server.http.phone_docs import IB_KEY_DECISIONS_DOC
 
     request = PushRequest("r1", "alice", "login", "203.0.113.7", "n", 1798021253.0, {"platform": "portal"})
     example = request.signing_bytes(True).decode("ascii")

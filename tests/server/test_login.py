@@ -7,7 +7,7 @@ import pytest
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.messages import ChallengeForm
 from tokensim.server.client import ProblemError, TokensimClient
-from tokensim.server.harness import ALL_KINDS, Harness
+from tokensim.server.testing.harness import ALL_KINDS, Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD, PHONE
@@ -402,9 +402,9 @@ def test_every_kind_is_covered() -> None:
 def test_a_carrier_failure_is_a_problem_not_a_500(tmp_path: object, clock: FixedClock) -> None:
     from pathlib import Path
 
-    from tokensim.server.api import create_app
     from tokensim.server.carrier import Message
     from tokensim.server.core import load_support_token
+    from tokensim.server.http.app import create_app
 
     from .conftest import NO_ENV, fast_config
 
@@ -431,8 +431,8 @@ def test_a_carrier_failure_is_a_problem_not_a_500(tmp_path: object, clock: Fixed
 def test_strict_cards_never_ask_a_cell_twice(tmp_path: object, clock: FixedClock) -> None:
     from pathlib import Path
 
-    from tokensim.server.api import create_app
     from tokensim.server.core import load_support_token
+    from tokensim.server.http.app import create_app
 
     from .conftest import NO_ENV, fast_config
 

@@ -9,7 +9,7 @@ import pytest
 
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import ProblemError, TokensimClient
-from tokensim.server.harness import ALL_KINDS, Harness
+from tokensim.server.testing.harness import ALL_KINDS, Harness
 
 from .conftest import PASSWORD
 

@@ -11,14 +11,14 @@ import pytest
 from sqlalchemy import event
 
 from tokensim.protocol.clock import FixedClock
-from tokensim.server.api import create_app
 from tokensim.server.audit import MASKED_PREFIX
 from tokensim.server.client import InProcessTransport, TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.errors import AccountLocked, InvalidCredentials, StorageUnavailable, TooManyAttempts
-from tokensim.server.harness import Harness
 from tokensim.server.hashing import SecretHasher
+from tokensim.server.http.app import create_app
 from tokensim.server.service import Service
+from tokensim.server.testing.harness import Harness
 
 from .conftest import NO_ENV, PASSWORD
 from .sls_helpers import problem

@@ -13,11 +13,6 @@ import pytest
 
 # Imported here so pytester's in-process runs find them already loaded (it forgets modules a run
 # imports for the first time, and the next import would make second copies of their classes).
-import tokensim.emulators.devices.dsc_plus
-import tokensim.server.api
-import tokensim.server.harness
-import tokensim.server.pytest_plugin
-import tokensim.server.reset  # noqa: F401
 
 
 def _run(pytester: pytest.Pytester, source: str, *args: str) -> pytest.RunResult:
@@ -312,7 +307,7 @@ def test_a_session_without_tokensim_fixtures_starts_no_server(pytester: pytest.P
         import sys
 
         def test_plain():
-            assert "tokensim.server.api" not in sys.modules
+            assert "tokensim.server.http.app" not in sys.modules
             assert "tokensim.emulators" not in sys.modules
         """
     )

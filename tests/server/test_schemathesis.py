@@ -27,10 +27,10 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 from schemathesis.core.failures import Failure, FailureGroup
 
-from tokensim.server.api import create_app
 from tokensim.server.client import TokensimClient
 from tokensim.server.core import load_support_token
-from tokensim.server.harness import Harness
+from tokensim.server.http.app import create_app
+from tokensim.server.testing.harness import Harness
 
 from .conftest import NO_ENV, PASSWORD, PHONE, fast_config
 

@@ -9,10 +9,10 @@ from sqlalchemy import select
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import ServerConfig
-from tokensim.server.db import Database
-from tokensim.server.harness import Harness
 from tokensim.server.hashing import token_digest
-from tokensim.server.models import Session
+from tokensim.server.storage.db import Database
+from tokensim.server.storage.models import Session
+from tokensim.server.testing.harness import Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD

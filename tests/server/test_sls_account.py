@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Harness
+from tokensim.server.testing.harness import Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD

@@ -12,7 +12,7 @@ from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import InvalidPin
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD, PHONE, fast_config

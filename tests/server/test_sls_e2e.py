@@ -15,7 +15,7 @@ import pytest
 from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Harness
+from tokensim.server.testing.harness import Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD

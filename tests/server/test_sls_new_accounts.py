@@ -5,7 +5,7 @@ from __future__ import annotations
 from tokensim.emulators import create
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD

@@ -9,9 +9,9 @@ import pytest
 from tokensim.emulators import create
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.protocol.clock import FixedClock
-from tokensim.server.cli_login import interactive_login
+from tokensim.server.cli.login import interactive_login
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD

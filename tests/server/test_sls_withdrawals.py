@@ -17,8 +17,8 @@ from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import ServerConfig, WithdrawalLimit
 from tokensim.server.errors import LimitExceeded
-from tokensim.server.harness import Harness
 from tokensim.server.service import Service
+from tokensim.server.testing.harness import Harness
 
 from .conftest import PASSWORD, PHONE, fast_config
 from .race_helpers import (

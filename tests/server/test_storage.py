@@ -18,12 +18,12 @@ from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.config import MASTER_KEY_ENV, ServerConfig
-from tokensim.server.db import Database, Prepared, PreparedLoad, changed
 from tokensim.server.errors import MasterKeyError
-from tokensim.server.harness import ALL_KINDS, Harness
-from tokensim.server.models import Base, Device, User
-from tokensim.server.models import Session as SessionRow
 from tokensim.server.service import Service
+from tokensim.server.storage.db import Database, Prepared, PreparedLoad, changed
+from tokensim.server.storage.models import Base, Device, User
+from tokensim.server.storage.models import Session as SessionRow
+from tokensim.server.testing.harness import ALL_KINDS, Harness
 
 from .conftest import NO_ENV, PASSWORD, PHONE
 
@@ -72,7 +72,7 @@ def test_postgresql_migrates_to_the_models(postgres_schema_url: str) -> None:
 
 
 def test_the_migration_scripts_are_package_resources() -> None:
-    names = [entry.name for entry in resources.files("tokensim.server.migrations.versions").iterdir()]
+    names = [entry.name for entry in resources.files("tokensim.server.storage.migrations.versions").iterdir()]
     assert "rev_0001_initial.py" in names
 
 
@@ -85,9 +85,9 @@ def test_an_unusable_database_url_is_named(url: str) -> None:
 
 
 def test_a_database_dump_shows_no_secret(config: ServerConfig, clock: FixedClock) -> None:
-    from tokensim.server.api import create_app
     from tokensim.server.client import TokensimClient
     from tokensim.server.core import load_support_token
+    from tokensim.server.http.app import create_app
 
     app = create_app(config, clock=clock, environ=NO_ENV)
     secrets: list[str] = [PASSWORD]

@@ -6,7 +6,7 @@ import pytest
 
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.client import ProblemError, TokensimClient
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.testing.harness import Enrolled, Harness
 from tokensim.server.throttle import lockout_seconds
 from tokensim.server.verify import FULL_SCOPE
 

@@ -3,7 +3,7 @@
 :class:`FakeBackend` keeps the promises of
 :class:`~tokensim.emulators.keypad.backend.PortalBackend` with the protocol functions alone (no HTTP,
 no database), so the faces and snapshots do not depend on the server; the tests that run against the
-real server use the adapter in ``tokensim.server.cli_keypad`` instead.
+real server use the adapter in ``tokensim.server.cli.keypad`` instead.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, IbKeyActi
 
 if TYPE_CHECKING:
     from tokensim.server.client import TokensimClient
-    from tokensim.server.harness import Harness
+    from tokensim.server.testing.harness import Harness
 
 #: Every keypad test clock starts here: 2023-11-14 22:13:20 UTC.
 START = 1_700_000_000.0
@@ -259,7 +259,7 @@ def phone_with_messages(clock: FixedClock) -> Phone:
     return phone
 
 
-# A real server in this process, for the tests that log in through ``tokensim.server.cli_keypad``.
+# A real server in this process, for the tests that log in through ``tokensim.server.cli.keypad``.
 # The server is imported inside the fixtures, so the face and snapshot tests never load it.
 
 #: The user the in-process server is given, with a verified phone and enough equity for a DSC+.
@@ -276,10 +276,10 @@ def server_clock() -> FixedClock:
 
 @pytest.fixture
 def client(tmp_path: Path, server_clock: FixedClock) -> Iterator[TokensimClient]:
-    from tokensim.server.api import create_app
     from tokensim.server.client import TokensimClient
     from tokensim.server.config import Argon2Params, ServerConfig
     from tokensim.server.core import load_support_token
+    from tokensim.server.http.app import create_app
 
     # Cheap argon2 through the configuration only, as the server's own tests do.
     cheap = Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
@@ -295,7 +295,7 @@ def client(tmp_path: Path, server_clock: FixedClock) -> Iterator[TokensimClient]
 
 @pytest.fixture
 def harness(client: TokensimClient, server_clock: FixedClock) -> Harness:
-    from tokensim.server.harness import Harness
+    from tokensim.server.testing.harness import Harness
 
     client.create_user(SERVER_USER, SERVER_PASSWORD, phones=[SERVER_NUMBER], equity=2_000_000)
     return Harness(client, clock=server_clock)
@@ -303,6 +303,6 @@ def harness(client: TokensimClient, server_clock: FixedClock) -> Harness:
 
 @pytest.fixture
 def connection(client: TokensimClient) -> Connection:
-    from tokensim.server.cli_keypad import ClientBackend
+    from tokensim.server.cli.keypad import ClientBackend
 
     return Connection("http://tokensim.local", backend=ClientBackend(client, "http://tokensim.local"))

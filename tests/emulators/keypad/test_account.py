@@ -25,7 +25,7 @@ from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import InvalidPin
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import ProblemError, TokensimClient
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.testing.harness import Enrolled, Harness
 
 from .conftest import SERVER_NUMBER, SERVER_PASSWORD, SIZE, settle, show_tab
 from .conftest import SERVER_PIN as PIN

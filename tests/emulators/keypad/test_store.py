@@ -12,7 +12,7 @@ from tokensim.emulators import Device
 from tokensim.emulators.keypad.store import STATE_ENV, DeviceStore, default_state_path
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.errors import InvalidParameter
-from tokensim.server.cli_keypad import add_devices
+from tokensim.server.cli.keypad import add_devices
 
 
 def test_devices_and_bookmarks_come_back_as_they_were(

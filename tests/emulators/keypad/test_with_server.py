@@ -1,4 +1,4 @@
-"""Whole logins through the keypad against a real in-process server, through ``tokensim.server.cli_keypad``.
+"""Whole logins through the keypad against a real in-process server, through ``tokensim.server.cli.keypad``.
 
 The server runs in this process (no socket) on a temporary database; the devices are enrolled and
 activated with the server's harness, then put in the keypad's store, and a person's clicks and keys
@@ -24,7 +24,7 @@ from tokensim.emulators.keypad.store import DeviceStore
 from tokensim.protocol.clock import FixedClock
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.client import TokensimClient
-from tokensim.server.harness import Enrolled, Harness
+from tokensim.server.testing.harness import Enrolled, Harness
 
 from .conftest import SERVER_NUMBER, SERVER_PASSWORD, SERVER_PIN, SERVER_USER, SIZE, settle, show_tab
 

@@ -41,13 +41,13 @@ from tokensim.protocol.clock import Clock, FixedClock, SystemClock
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.messages import ChallengeForm
 from tokensim.protocol.provisioning import DeviceKind
-from tokensim.server.api import create_app
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV, Argon2Params, ServerConfig
 from tokensim.server.core import load_support_token
-from tokensim.server.db import prepare_data_dir
-from tokensim.server.harness import ALL_KINDS, Enrolled, Harness
-from tokensim.server.models import Device, User
+from tokensim.server.http.app import create_app
+from tokensim.server.storage.db import prepare_data_dir
+from tokensim.server.storage.models import Device, User
+from tokensim.server.testing.harness import ALL_KINDS, Enrolled, Harness
 from tokensim.server.verify import FULL_SCOPE
 from tokensim.server.views import ChallengeView
 
@@ -70,7 +70,7 @@ CONFIG_ENV = "TOKENSIM_SERVE_CONFIG"
 #: Environment variable through which ``serve --ephemeral`` tells worker processes to allow resets.
 EPHEMERAL_ENV = "TOKENSIM_SERVE_EPHEMERAL"
 #: What each server process imports to build its app.
-APP_FACTORY = "tokensim.server.cli_serve:app_from_environment"
+APP_FACTORY = "tokensim.server.cli.serve:app_from_environment"
 #: The password of every demo account.
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - a published demo password, by design
 #: The demo accounts' balance: above the DSC+ threshold (docs/rules.md).
@@ -324,7 +324,7 @@ def _build_config(args: argparse.Namespace) -> ServerConfig:
 
 
 def _run_serve(args: argparse.Namespace) -> int:
-    from tokensim.server.workers import check_free
+    from tokensim.server.http.workers import check_free
 
     if args.workers < 1:
         raise InvalidParameter("--workers must be at least 1")
@@ -368,8 +368,8 @@ def _uses_data_dir(config: ServerConfig, *, demo: bool) -> bool:
 
 
 def _serve(args: argparse.Namespace, config: ServerConfig) -> int:
-    from tokensim.server.http_limits import LimitedConfig
-    from tokensim.server.workers import own_sockets_possible, run_server, serve_workers
+    from tokensim.server.http.limits import LimitedConfig
+    from tokensim.server.http.workers import own_sockets_possible, run_server, serve_workers
 
     if _uses_data_dir(config, demo=args.demo):
         prepare_data_dir(config.data_dir)

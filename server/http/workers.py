@@ -107,7 +107,7 @@ def run_server(config: uvicorn.Config) -> int:
     """Run one server process, or ``config.workers`` under uvicorn's supervisor; return the exit status.
 
     What :func:`uvicorn.run` does with a configuration it builds itself, here with one built by the
-    caller (so it may carry tokensim's limits, :mod:`tokensim.server.http_limits`).
+    caller (so it may carry tokensim's limits, :mod:`tokensim.server.http.limits`).
     """
     from uvicorn.supervisors import Multiprocess
 

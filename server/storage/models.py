@@ -1,7 +1,7 @@
 """The database tables, as SQLAlchemy 2 declarative models.
 
 The schema itself is created and changed only by the Alembic migrations in
-``tokensim.server.migrations``; a test checks that migrating an empty database gives exactly these
+``tokensim.server.storage.migrations``; a test checks that migrating an empty database gives exactly these
 tables. Times are Unix seconds as floats, the same numbers the injected :class:`Clock` returns.
 
 Nothing secret is stored in the clear: device secrets and outbox messages are AES-GCM blobs

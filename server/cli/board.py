@@ -48,7 +48,7 @@ __all__ = ["register"]
 
 # The published RFC 6287 vectors (a copy of tests/vectors/rfc6287_ocra.txt, shipped as package data
 # so an installed tokensim checks a board against the RFC's answers, never against its own).
-_VECTORS = Path(__file__).resolve().parent / "vectors" / "rfc6287_ocra.txt"
+_VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "rfc6287_ocra.txt"
 _STATE_FORMAT = "tokensim-virtual-board/1"
 
 

@@ -20,7 +20,7 @@ import logging
 
 from sqlalchemy import Connection, text
 
-from tokensim.server.db import Database
+from tokensim.server.storage.db import Database
 
 __all__ = ["KEPT_TABLES", "reset_database"]
 

@@ -38,9 +38,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema
 
-from tokensim.server.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
-from tokensim.server.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
-from tokensim.server.schemas import NOT_BLANK, SPACES, Amount, Mode, Phone, Pin
+from tokensim.server.http.deps import ServiceDep, ServiceRoute, SupportDep, TokenDep
+from tokensim.server.http.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
+from tokensim.server.http.schemas import NOT_BLANK, SPACES, Amount, Mode, Phone, Pin
 
 __all__ = [
     "ActivationBody",
@@ -74,7 +74,7 @@ __all__ = [
 
 _Id = Annotated[str, Field(min_length=1, max_length=80)]
 _Answer = Annotated[str, Field(min_length=1, max_length=256)]
-#: A positive USD amount, a plain decimal string (:data:`~tokensim.server.schemas.AMOUNT_PATTERN`).
+#: A positive USD amount, a plain decimal string (:data:`~tokensim.server.http.schemas.AMOUNT_PATTERN`).
 _Amount = Amount
 _Name = Annotated[str, Field(min_length=1, max_length=64)]
 _Password = Annotated[str, Field(min_length=1, max_length=256)]

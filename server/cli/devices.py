@@ -33,9 +33,9 @@ from sqlalchemy.engine import make_url
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.otpauth import otpauth_uri, qr_png, qr_svg, qr_terminal
 from tokensim.server.config import ServerConfig
-from tokensim.server.db import Database
-from tokensim.server.models import User
 from tokensim.server.service import Service
+from tokensim.server.storage.db import Database
+from tokensim.server.storage.models import User
 from tokensim.server.transfer import TIME_BASED_KINDS, StoredDevice, export_pskc, import_pskc, stored_devices
 
 __all__ = ["ISSUER", "open_store", "register"]

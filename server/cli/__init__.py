@@ -22,13 +22,13 @@ __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 #: Modules that each add one subcommand.
 SUBCOMMANDS = (
-    "tokensim.server.cli_code",
-    "tokensim.server.cli_board",
-    "tokensim.server.cli_serve",
-    "tokensim.server.cli_login",
-    "tokensim.server.cli_keypad",
-    "tokensim.server.cli_phone",
-    "tokensim.server.cli_devices",
+    "tokensim.server.cli.code",
+    "tokensim.server.cli.board",
+    "tokensim.server.cli.serve",
+    "tokensim.server.cli.login",
+    "tokensim.server.cli.keypad",
+    "tokensim.server.cli.phone",
+    "tokensim.server.cli.devices",
 )
 
 
@@ -95,7 +95,3 @@ def _unreachable(error: httpx.TransportError) -> str:
     if isinstance(error, httpx.ConnectError):
         return f"cannot connect to {target}: {reason} (is the server running? see --server)"
     return f"no answer from {target}: {reason}"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -57,7 +57,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from tokensim.protocol.errors import InvalidParameter
-from tokensim.server.models import Base
+from tokensim.server.storage.models import Base
 
 try:
     import fcntl
@@ -69,7 +69,7 @@ __all__ = ["MIGRATIONS", "Database", "Prepared", "PreparedLoad", "changed", "pre
 _log = logging.getLogger(__name__)
 
 #: Where Alembic finds the migration scripts (a package resource, so it works from a wheel).
-MIGRATIONS = "tokensim.server:migrations"
+MIGRATIONS = "tokensim.server.storage:migrations"
 # Any constant works; it only has to be the same in every tokensim process.
 _PG_MIGRATION_LOCK = 0x746F6B73
 

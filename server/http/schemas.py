@@ -18,8 +18,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
+from tokensim.server.sls import AMOUNT_PATTERN
+
 __all__ = [
-    "AMOUNT_PATTERN",
     "NOT_BLANK",
     "SPACES",
     "ActivationAnswerBody",
@@ -43,9 +44,6 @@ __all__ = [
     "Username",
 ]
 
-#: A positive USD amount as a plain decimal string: ASCII digits, no sign, exponent, separator or
-#: space, at most two decimals, below 10**15 ("5", "5.00", "0.01"; not "0", "+5", "1_000", "1e3").
-AMOUNT_PATTERN = r"^(?:[1-9][0-9]{0,14}(?:\.[0-9]{1,2})?|0\.(?:0[1-9]|[1-9][0-9]?))$"
 _EQUITY_PATTERN = r"^(?:0|[1-9][0-9]{0,14})(?:\.[0-9]{1,2})?$"
 #: Every challenge mode a device kind answers (which kind answers which: ``verify.POLICIES``).
 Mode = Literal["grid", "code", "numeric", "push", "qr", "sms", "voice"]

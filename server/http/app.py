@@ -25,7 +25,7 @@ endpoint                                                      what
 ``POST /v1/support/reset``                                    empty an ephemeral test server (404 elsewhere)
 ``GET /v1/outbox``                                            texts and calls of the outbox carrier
 ``GET /v1/health``, ``GET /v1/problems/{code}``               a database write (503 if it fails); codes
-(Secure Login System rules)                                   see :mod:`tokensim.server.sls_api`
+(Secure Login System rules)                                   see :mod:`tokensim.server.http.sls_routes`
 ``GET /v1/noop``                                              nothing: the benchmarks' ceiling
 ============================================================  ======================================
 
@@ -39,7 +39,7 @@ types get 4xx, never 500. ``/docs`` (Swagger UI) and ``/redoc`` load their scrip
 the server itself (``/docs/assets``), so they work offline.
 Every answer carries ``Cache-Control: no-store`` and ``X-Content-Type-Options: nosniff``
 (:class:`SecurityHeaders`); limits on request heads, slow clients and connections are the server
-process's (:mod:`tokensim.server.http_limits`).
+process's (:mod:`tokensim.server.http.limits`).
 """
 
 from __future__ import annotations
@@ -70,15 +70,15 @@ from tokensim.protocol.phone_auth import DECISIONS_PATH, requests_path
 from tokensim.protocol.provisioning import IbKeyActivation
 from tokensim.server.carrier import Carrier, ReadableCarrier
 from tokensim.server.config import ServerConfig
-from tokensim.server.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, TokenDep
 from tokensim.server.errors import NotFound, StorageUnavailable
-from tokensim.server.phone_docs import (
+from tokensim.server.http.deps import RunMode, ServiceDep, ServiceRoute, SupportDep, TokenDep
+from tokensim.server.http.phone_docs import (
     IB_KEY_ACTIVATION_DOC,
     IB_KEY_DECISIONS_DOC,
     IB_KEY_REQUESTS_DOC,
     IbKeyAuthDep,
 )
-from tokensim.server.problems import (
+from tokensim.server.http.problems import (
     ANSWER_CODES,
     CHALLENGE_CODES,
     PROBLEM_MEDIA_TYPE,
@@ -88,8 +88,7 @@ from tokensim.server.problems import (
     problem_from_error,
     problem_responses,
 )
-from tokensim.server.reset import reset_database
-from tokensim.server.schemas import (
+from tokensim.server.http.schemas import (
     ActivationAnswerBody,
     AnswerBody,
     ChallengeBody,
@@ -103,8 +102,9 @@ from tokensim.server.schemas import (
     StartActivationBody,
     TemporaryPasscodeBody,
 )
+from tokensim.server.http.sls_routes import router as sls_router
 from tokensim.server.service import Service
-from tokensim.server.sls_api import router as sls_router
+from tokensim.server.storage.reset import reset_database
 
 __all__ = ["DOCS_ASSETS", "BodyLimit", "SecurityHeaders", "create_app"]
 
@@ -728,7 +728,7 @@ def create_app(
         config, clock=clock, rng=rng, carrier=carrier, environ=environ, migrate=migrate
     )
 
-    # Where the plain-function endpoints run (see request_threads and tokensim.server.deps).
+    # Where the plain-function endpoints run (see request_threads and tokensim.server.http.deps).
     threads = config.request_threads or (0 if opened.core.db.dialect == "sqlite" else 40)
 
     @asynccontextmanager
