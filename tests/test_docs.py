@@ -9,6 +9,8 @@ A fenced block is preceded by a marker that says how it is run:
                                 its expected output (``...`` matches anything); a command ending in ``&``
                                 runs in the background until the guide's examples end
 ``<!-- test: interactive -->``  commands that wait for a person (the keypad): their arguments are parsed
+``<!-- test: typed -->``        commands not run here (placeholders to fill in, minutes of load): each line is
+                                checked for what a reader types, as the README's are
 
 Each guide runs in its own temporary folder, its blocks in order, as in a clone after ``make run``:
 the folder has a ``.venv`` (a link to this venv) and no venv is on the PATH, so a command that says
@@ -44,7 +46,8 @@ from tokensim.server.cli import build_parser
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
-GUIDES = ("developer.md", "qa.md", "hobbyist.md")
+#: The pages under docs/ with examples; the README links each one.
+GUIDES = ("developer.md", "qa.md", "hobbyist.md", "performance.md")
 _BLOCK = re.compile(
     r"(?:<!-- test: (?P<kind>[a-z]+) -->\n)?```(?P<lang>[a-z]*)\n(?P<body>.*?)^```", re.S | re.M
 )
@@ -182,7 +185,7 @@ def test_the_guide_examples_run(guide: str, pytester: pytest.Pytester) -> None:
                 assert done.returncode == 0, f"{where}\n{done.stdout}{done.stderr}"
             elif block.kind == "console":
                 console.run(block, guide)
-            elif block.kind == "interactive":
+            elif block.kind in ("interactive", "typed"):
                 for command, _expected in _commands(block.body):
                     _check_command_line(command, where)
             else:
