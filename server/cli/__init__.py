@@ -2,7 +2,9 @@
 
 Each subcommand lives in its own module with a ``register(subparsers)`` function that adds its
 parser and sets ``handler``; :data:`SUBCOMMANDS` lists those modules in the order ``--help`` shows
-them. A handler returns the exit status.
+them. A handler returns the exit status. The other modules here serve those: ``board_check`` (the
+cases of ``board check``), ``demo_accounts`` and ``banner`` (the accounts ``serve --demo`` creates
+and what ``serve`` prints at start).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ SUBCOMMANDS = (
     "tokensim.server.cli.code",
     "tokensim.server.cli.board",
     "tokensim.server.cli.serve",
+    "tokensim.server.cli.demo",
     "tokensim.server.cli.login",
     "tokensim.server.cli.keypad",
     "tokensim.server.cli.phone",

@@ -60,7 +60,7 @@ def test_board_check_from_the_wheel_reads_the_shipped_vectors(tmp_path: Path, sp
             [sys.executable, *argv], capture_output=True, text=True, env=environ, cwd=tmp_path, timeout=300
         )
 
-    where = installed("-c", "import tokensim.server.cli.board as m; print(m._VECTORS)")
+    where = installed("-c", "import tokensim.server.cli.board_check as m; print(m._VECTORS)")
     assert where.stdout.strip() == str(site / DATA_NAME), where.stderr
     cli = ("-m", "tokensim.server.cli")
     url = spawn(sys.executable, *cli, "board", "emulate", "--tcp", "0", "--provisioning")  # type: ignore[operator]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tokensim.protocol.clock import FixedClock
-from tokensim.server.cli.serve import seed_demo_accounts
+from tokensim.server.cli.demo_accounts import seed_demo_accounts
 from tokensim.server.client import TokensimClient
 
 from .conftest import START

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import segno
 
-from tokensim.server.cli.serve import DEMO_PASSWORD
+from tokensim.server.cli.demo_accounts import DEMO_PASSWORD
 
 from .test_e2e import Server, _start, _stop
 

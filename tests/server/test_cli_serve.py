@@ -13,8 +13,9 @@ from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.protocol.clock import FixedClock
 from tokensim.server.cli import main
+from tokensim.server.cli.demo import run_demo
+from tokensim.server.cli.demo_accounts import DEMO_PASSWORD, seed_demo_accounts
 from tokensim.server.cli.login import interactive_login
-from tokensim.server.cli.serve import DEMO_PASSWORD, run_demo, seed_demo_accounts
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.testing.harness import ALL_KINDS, Harness
 from tokensim.server.verify import FULL_SCOPE

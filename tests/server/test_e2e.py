@@ -25,7 +25,7 @@ import pytest
 from tokensim.emulators import create, load
 from tokensim.emulators.challenge_response import OcraKeypadDevice
 from tokensim.protocol.provisioning import DeviceKind
-from tokensim.server.cli.serve import DEMO_PASSWORD
+from tokensim.server.cli.demo_accounts import DEMO_PASSWORD
 from tokensim.server.client import ProblemError, TokensimClient
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 from tokensim.server.testing.harness import ALL_KINDS, Harness

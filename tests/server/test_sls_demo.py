@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from tokensim.server.cli.serve import run_demo
+from tokensim.server.cli.demo import run_demo
 from tokensim.server.verify import FULL_SCOPE
 
 
