@@ -38,9 +38,10 @@ def test_the_wheel_contains_every_migration_script(tmp_path: Path) -> None:
     )
     (wheel,) = (tmp_path / "dist").glob("tokensim-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    migrations = ROOT / "server" / "storage" / "migrations"
     expected = {
-        f"tokensim/server/storage/migrations/{path.relative_to(ROOT / 'server' / 'migrations').as_posix()}"
-        for path in (ROOT / "server" / "migrations").rglob("*.py")
+        f"tokensim/server/storage/migrations/{path.relative_to(migrations).as_posix()}"
+        for path in migrations.rglob("*.py")
     }
     assert "tokensim/server/storage/migrations/versions/rev_0001_initial.py" in expected
     assert expected <= names
