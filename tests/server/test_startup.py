@@ -24,7 +24,7 @@ import httpx
 import pytest
 from sqlalchemy.exc import OperationalError
 
-from tokensim.server import cli_devices
+from tokensim.server.cli import devices as cli_devices
 from tokensim.server.cli import main
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 
