@@ -25,8 +25,8 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from tokensim.server.storage.db import Prepared
 from tokensim.server.storage.models import AuditEvent, User
+from tokensim.server.storage.prepared import Prepared
 from tokensim.server.views import AuditRecord
 
 __all__ = ["ACTORS", "MASKED_PREFIX", "AuditLog"]

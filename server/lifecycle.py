@@ -32,8 +32,8 @@ from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
 from tokensim.server.rules import PHYSICAL_KINDS, TEMPORARY_KINDS, temporary_stage
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Device, DeviceShare, Reserve, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.throttle import verify_password
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import TemporaryStage

@@ -36,8 +36,8 @@ from tokensim.server.lifecycle import (
     temporary_stages,
 )
 from tokensim.server.rules import TRADING_PLATFORMS, temporary_stage
-from tokensim.server.storage.db import Prepared, PreparedLoad, changed
 from tokensim.server.storage.models import Challenge, Device, Login, Session, User
+from tokensim.server.storage.prepared import Prepared, PreparedLoad, changed
 from tokensim.server.throttle import storage_unavailable, verify_password
 from tokensim.server.verify import TEMPORARY_KIND, policy_for
 from tokensim.server.views import ChallengeView, LoginStarted, SessionGrant, SessionInfo

@@ -61,8 +61,8 @@ from tokensim.server.errors import (
     StorageUnavailable,
     TooManyAttempts,
 )
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Device, PasswordThrottle, User
+from tokensim.server.storage.prepared import changed
 
 if TYPE_CHECKING:
     from tokensim.server.core import Core

@@ -40,6 +40,10 @@ import pytest
 
 # Loaded before pytester's in-process runs, which forget modules a run imports for the first time
 # (importing them again would make second copies of their classes).
+import tokensim.emulators.devices.dsc_plus
+import tokensim.server.http.app
+import tokensim.server.pytest_plugin
+import tokensim.server.testing.harness  # noqa: F401
 from tokensim.emulators import load
 from tokensim.emulators.printed_card import PrintedCard
 from tokensim.server.cli import build_parser

@@ -70,6 +70,9 @@ def _public_names(module: ModuleType) -> set[str]:
         ):
             # A package's __init__ re-exports what it imports from its own modules.
             names.update(alias.asname or alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            # Any module re-exports a name imported as itself (``from m import X as X``, PEP 484's form).
+            names.update(alias.name for alias in node.names if alias.asname == alias.name)
     # ``logger = logging.getLogger(__name__)`` is the logging idiom, not part of a module's API.
     return {name for name in names if not name.startswith("_") and name != "logger"}
 

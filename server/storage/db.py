@@ -1,4 +1,4 @@
-"""Database engine, transactions and migrations, for SQLite (default) and PostgreSQL.
+"""Database engine and transactions, for SQLite (default) and PostgreSQL, and the data folder.
 
 SQLite runs in WAL mode so readers never wait for the writer. Its Python driver opens transactions
 lazily and in DEFERRED mode, where two transactions that both read and then write can fail with
@@ -19,8 +19,13 @@ PostgreSQL runs at READ COMMITTED: every one-time state change is a conditional 
 (``... WHERE status = 'open'``), which a concurrent transaction re-checks after the first commits, so
 exactly one of two concurrent answers wins, whichever process each came to.
 
-Migrations are Alembic scripts run in-process at start under a lock (an advisory lock on PostgreSQL,
-the write lock on SQLite), so several server processes starting at once migrate exactly once.
+Migrations are Alembic scripts run in-process at start (:mod:`tokensim.server.storage.migrate`) under a
+lock taken here (an advisory lock on PostgreSQL, the write lock on SQLite), so several server processes
+starting at once migrate exactly once.
+
+The answer path's prepared statements are in :mod:`tokensim.server.storage.prepared`; :class:`Prepared`,
+:class:`PreparedLoad` and :func:`changed` are re-exported here (``X as X``), where the domain first
+imported them from.
 """
 
 from __future__ import annotations
@@ -29,266 +34,34 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
-from alembic.config import Config
-from alembic.runtime.environment import EnvironmentContext
-from alembic.runtime.migration import MigrationContext, RevisionStep
-from alembic.script import ScriptDirectory
-from sqlalchemy import (
-    Connection,
-    Dialect,
-    Engine,
-    Insert,
-    Select,
-    Update,
-    create_engine,
-    event,
-    inspect,
-    text,
-)
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
-from sqlalchemy.orm import Mapper, Session, make_transient_to_detached
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.schema import ScalarElementColumnDefault
+from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import InvalidParameter
-from tokensim.server.storage.models import Base
+from tokensim.server.storage.migrate import current_revision, upgrade_to_head
+from tokensim.server.storage.prepared import Prepared as Prepared
+from tokensim.server.storage.prepared import PreparedLoad as PreparedLoad
+from tokensim.server.storage.prepared import changed as changed
+from tokensim.server.storage.prepared import execute_on_driver
 
 try:
     import fcntl
 except ImportError:  # Windows: processes queue on SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["MIGRATIONS", "Database", "Prepared", "PreparedLoad", "changed", "prepare_data_dir"]
+__all__ = ["Database", "Prepared", "PreparedLoad", "changed", "prepare_data_dir"]
 
 _log = logging.getLogger(__name__)
 
-#: Where Alembic finds the migration scripts (a package resource, so it works from a wheel).
-MIGRATIONS = "tokensim.server.storage:migrations"
 # Any constant works; it only has to be the same in every tokensim process.
 _PG_MIGRATION_LOCK = 0x746F6B73
-
-
-class Prepared:
-    """An INSERT or UPDATE compiled once per database and run on the driver's own cursor.
-
-    The answer path runs six such statements per verification; through SQLAlchemy's execution
-    machinery each costs about 40 microseconds of Python, several times what SQLite takes to run
-    it. A prepared statement keeps SQLAlchemy for what it is good at (building the SQL, its
-    parameter order and its type conversions, once per dialect) and hands each execution straight
-    to the driver, inside the session's transaction. Only the row count comes back; errors are
-    raised as SQLAlchemy's own (``IntegrityError`` and the like), as from any other statement.
-
-    Args:
-        statement: the statement, with every value a bound parameter (``bindparam("name")``) or a
-            literal. For an INSERT the parameters are the column names given to :meth:`run`.
-    """
-
-    __slots__ = ("_forms", "statement")
-
-    def __init__(self, statement: Insert | Update) -> None:
-        self.statement = statement
-        self._forms: dict[tuple[str, tuple[str, ...]], _Form] = {}
-
-    def run(self, session: Session, parameters: Mapping[str, Any]) -> int:
-        """Execute in the session's transaction (after flushing it); return the rows matched."""
-        session.flush()
-        cursor, dialect = _cursor(session)
-        key = (dialect.name, tuple(parameters))
-        form = self._forms.get(key)
-        if form is None:
-            form = self._forms[key] = self._compile(dialect, key[1])
-        values = form.compiled.construct_params({**form.defaults, **parameters})
-        for name, process in form.processors:
-            values[name] = process(values[name])
-        _execute(cursor, form.sql, form.order, values, dialect)
-        return int(cursor.rowcount)
-
-    def _compile(self, dialect: Dialect, names: tuple[str, ...]) -> _Form:
-        compiled = self.statement.compile(dialect=dialect, column_keys=list(names))
-        # Columns left out whose default Python supplies (``default=0``): SQLAlchemy's executor would
-        # fill them in; here a constant default is filled in, anything else must be given.
-        defaults = {}
-        for column in (*compiled.insert_prefetch, *compiled.update_prefetch):
-            default = column.default if compiled.isinsert else column.onupdate
-            if not isinstance(default, ScalarElementColumnDefault):
-                raise ValueError(f"a prepared statement needs a value for {column.key!r}")
-            defaults[column.key] = default.arg
-        processors = [
-            (name, process)
-            for bind, name in compiled.bind_names.items()
-            if (process := bind.type.bind_processor(dialect)) is not None
-        ]
-        return _Form(compiled.string, compiled.positiontup, defaults, processors, compiled)
-
-
-def _execute(
-    cursor: Any, sql: str, order: Sequence[str] | None, values: Mapping[str, Any], dialect: Dialect
-) -> None:
-    """Run compiled SQL on a driver cursor (or connection); driver errors come out as SQLAlchemy's.
-
-    ``order`` lists the parameter names for a driver with positional parameters (SQLite).
-    """
-    try:
-        cursor.execute(sql, values if order is None else [values[name] for name in order])
-    except dialect.loaded_dbapi.Error as e:
-        raise DBAPIError.instance(
-            sql, None, e, dialect.loaded_dbapi.Error, hide_parameters=True, dialect=dialect
-        ) from e
-
-
-def _cursor(session: Session) -> tuple[Any, Dialect]:
-    """A driver cursor on the connection of the session's transaction, kept for that transaction.
-
-    Asking the session for its connection costs about 20 microseconds each time; a verification
-    runs seven statements in one transaction.
-    """
-    transaction = session.get_transaction()
-    kept = session.info.get(_CURSOR)
-    if kept is not None and kept[0] is transaction:
-        return kept[1], kept[2]
-    connection = session.connection()
-    cursor = connection.connection.cursor()
-    session.info[_CURSOR] = (session.get_transaction(), cursor, connection.dialect)
-    return cursor, connection.dialect
-
-
-#: Where :func:`_cursor` keeps its cursor, in ``Session.info``.
-_CURSOR = "tokensim.cursor"
-
-
-class _Form(NamedTuple):
-    """A :class:`Prepared` statement as one database runs it, for one set of parameter names."""
-
-    sql: str
-    #: The parameter names in order, for a driver with positional parameters (SQLite); else None.
-    order: list[str] | None
-    #: Constant column defaults of columns the parameters leave out.
-    defaults: dict[str, Any]
-    #: The type conversions of the parameters that have one (Decimal, bool, bytes, float).
-    processors: Sequence[tuple[str, Callable[[Any], Any]]]
-    compiled: SQLCompiler
-
-
-class PreparedLoad:
-    """A SELECT of whole rows of mapped classes, compiled once per database, read without a Session.
-
-    Loading one row of four classes through a Session costs about 0.3 ms of Python on SQLite, most
-    of it the ORM setting up its row loaders afresh for every query; the database takes 30
-    microseconds. The answer path reads its challenge, device, user and login that way on every
-    verification, so it uses this instead: the statement's columns are the mapped columns of each
-    class in turn, its SQL, parameter order and result conversions are worked out once per database,
-    and each class's slice of the row becomes a detached instance, as a Session that was closed
-    after loading it would leave it (``make_transient_to_detached``). The row is read on a pooled
-    connection of its own, in one statement, which sees one consistent state of the database.
-
-    Args:
-        statement: ``select(A, B, ...)`` with its joins and WHERE clause; every value a
-            ``bindparam("name")``. A class on the outer side of a LEFT JOIN comes back as ``None``
-            where the row has no match.
-    """
-
-    __slots__ = ("_forms", "_mappers", "_statement")
-
-    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
-        self._mappers: list[tuple[Mapper[Any], list[str], int]] = []
-        columns: list[Any] = []
-        for description in statement.column_descriptions:
-            mapper = inspect(description["entity"])
-            own = [prop.columns[0] for prop in mapper.column_attrs]
-            # Where the (first) primary key column sits: NULL there means no row of this class.
-            key_at = own.index(mapper.primary_key[0])
-            self._mappers.append((mapper, [prop.key for prop in mapper.column_attrs], key_at))
-            columns.extend(own)
-        self._statement = statement.with_only_columns(*columns, maintain_column_froms=True)
-        self._forms: dict[str, _LoadForm] = {}
-
-    def one_or_none(self, database: Database, parameters: Mapping[str, Any]) -> tuple[Any, ...] | None:
-        """The first matching row as one instance per class (``None`` for an unmatched outer join)."""
-        dialect = database.engine.dialect
-        form = self._forms.get(dialect.name)
-        if form is None:
-            compiled = self._statement.compile(dialect=dialect)
-            form = self._forms[dialect.name] = _LoadForm(
-                compiled.string, compiled.positiontup, compiled, None
-            )
-        values = form.compiled.construct_params(parameters)
-        connection = database.engine.raw_connection()
-        try:
-            cursor = connection.cursor()
-            _execute(cursor, form.sql, form.order, values, dialect)
-            row = cursor.fetchone()
-            if form.processors is None:
-                # The conversions may depend on the column types the driver reports, so they are
-                # worked out on the first execution (two threads may both do it; either result holds).
-                columns = zip(self._statement.selected_columns, cursor.description, strict=True)
-                processors = [
-                    column.type.result_processor(dialect, described[1]) for column, described in columns
-                ]
-                form = self._forms[dialect.name] = form._replace(processors=processors)
-            cursor.close()
-        finally:
-            connection.close()
-        if row is None:
-            return None
-        assert form.processors is not None
-        return tuple(self._instances(row, form.processors))
-
-    def _instances(
-        self, row: Sequence[Any], processors: Sequence[Callable[[Any], Any] | None]
-    ) -> Iterator[Any]:
-        at = 0
-        for mapper, keys, key_at in self._mappers:
-            end = at + len(keys)
-            if row[at + key_at] is None:
-                at = end
-                yield None
-                continue
-            values = [
-                value if process is None or value is None else process(value)
-                for value, process in zip(row[at:end], processors[at:end], strict=True)
-            ]
-            at = end
-            # What the ORM's own loader does with a fresh row: a new instance whose attributes are
-            # set in its dictionary (no change events), then given its identity as loaded.
-            instance = mapper.class_manager.new_instance()
-            instance.__dict__.update(zip(keys, values, strict=True))
-            make_transient_to_detached(instance)
-            yield instance
-
-
-class _LoadForm(NamedTuple):
-    """A :class:`PreparedLoad` as one database runs it."""
-
-    sql: str
-    #: The parameter names in order, for a driver with positional parameters (SQLite); else None.
-    order: list[str] | None
-    compiled: SQLCompiler
-    #: Each column's conversion from the driver's value (``None``: none); set on the first execution.
-    processors: Sequence[Callable[[Any], Any] | None] | None
-
-
-def changed(
-    session: Session, statement: Update | Prepared, parameters: Mapping[str, Any] | None = None
-) -> int:
-    """Run a conditional UPDATE without ORM bookkeeping; return how many rows it matched.
-
-    The statement runs as plain SQL on the session's connection, inside its transaction, after the
-    flush ``session.execute`` would have done (rows added earlier in the transaction are there to
-    match). Objects the session already holds are not updated: the WHERE clause alone decides which
-    rows change, so a one-time change (``... WHERE status = 'open'``) compares the count with 1 and
-    refuses when another transaction got there first. The answer path's statements are
-    :class:`Prepared` once at import and run with ``parameters``.
-    """
-    if isinstance(statement, Prepared):
-        return statement.run(session, parameters or {})
-    session.flush()
-    return session.connection().execute(statement, parameters or {}).rowcount
 
 
 def prepare_data_dir(folder: Path) -> None:
@@ -388,7 +161,7 @@ def _sqlite_begin(connection: Connection) -> None:
     # Straight to the driver: through ``exec_driver_sql`` this one statement cost about 60
     # microseconds of Python, twice per verification. Its errors (a lock not granted within
     # busy_timeout) are raised as SQLAlchemy's own, as from any statement.
-    _execute(connection.connection.driver_connection, statement, (), {}, connection.dialect)
+    execute_on_driver(connection.connection.driver_connection, statement, (), {}, connection.dialect)
 
 
 class Database:
@@ -508,35 +281,17 @@ class Database:
 
         Safe to call from several processes at once: they wait for one another.
         """
-        config = Config()
-        config.set_main_option("script_location", MIGRATIONS)
-        script = ScriptDirectory.from_config(config)
-
-        def upgrade(revision: Any, _context: MigrationContext) -> list[RevisionStep]:
-            # What alembic's own "upgrade head" command runs, without needing an env.py.
-            return script._upgrade_revs("head", revision)
-
         with self.explained("cannot migrate"), self._writer.begin() as connection:
             if self.dialect == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
-            environment = EnvironmentContext(config, script, fn=upgrade, destination_rev="head")
-            with environment:
-                environment.configure(
-                    connection=connection,
-                    target_metadata=Base.metadata,
-                    render_as_batch=self.dialect == "sqlite",
-                )
-                with environment.begin_transaction():
-                    environment.run_migrations()
-            head = script.get_current_head()
-        assert head is not None
+            head = upgrade_to_head(connection, batch=self.dialect == "sqlite")
         _log.info("database schema at revision %s", head)
         return head
 
     def revision(self) -> str | None:
         """The schema revision the database is at, or ``None`` if it was never migrated."""
         with self.explained("cannot read"), self.engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
+            return current_revision(connection)
 
     def probe_write(self) -> None:
         """Write to the database and commit: a row rewritten as it is (the schema revision's).

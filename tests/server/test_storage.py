@@ -20,9 +20,10 @@ from tokensim.protocol.clock import FixedClock
 from tokensim.server.config import MASTER_KEY_ENV, ServerConfig
 from tokensim.server.errors import MasterKeyError
 from tokensim.server.service import Service
-from tokensim.server.storage.db import Database, Prepared, PreparedLoad, changed
+from tokensim.server.storage.db import Database
 from tokensim.server.storage.models import Base, Device, User
 from tokensim.server.storage.models import Session as SessionRow
+from tokensim.server.storage.prepared import Prepared, PreparedLoad, changed
 from tokensim.server.testing.harness import ALL_KINDS, Harness
 
 from .conftest import NO_ENV, PASSWORD, PHONE
