@@ -57,7 +57,7 @@ _log = logging.getLogger(__name__)
 #: Where a login comes from: the Client Portal, a trading platform, or the mobile app.
 PLATFORMS = ("portal", "trading", "mobile")
 
-# Built once (the answer path runs them on every verification; see challenges.py).
+# Built once (the answer path runs them on every verification; see outcomes.py).
 #: The winning answer finishes the login, once, before it expires.
 _FINISH = Prepared(
     update(Login)
