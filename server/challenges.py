@@ -9,8 +9,9 @@ to is then written once, with conditional UPDATEs, by :class:`~tokensim.server.o
 
 The device helpers (:func:`device_view`, :func:`device_state`, :func:`device_secrets`) live in
 :mod:`tokensim.server.device_rows`, :data:`SENDER` and :func:`deliver` in
-:mod:`tokensim.server.delivery`; the services still import them from here, so this module
-re-exports them (``import x as x``, explicit for mypy).
+:mod:`tokensim.server.delivery`. :mod:`~tokensim.server.accounts` and :mod:`~tokensim.server.sls`
+still import ``SENDER``, ``deliver``, ``device_secrets`` and ``device_view`` from here, so this
+module re-exports those four (``import x as x``, explicit for mypy).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from tokensim.server.core import Core
 from tokensim.server.delivery import SENDER as SENDER
 from tokensim.server.delivery import deliver as deliver
 from tokensim.server.device_rows import device_secrets as device_secrets
-from tokensim.server.device_rows import device_state as device_state
+from tokensim.server.device_rows import device_state
 from tokensim.server.device_rows import device_view as device_view
 from tokensim.server.errors import DeviceUnavailable, LoginExpired, NotFound, PushPending, TooManyAttempts
 from tokensim.server.outcomes import Outcomes

@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.provisioning import DeviceKind
-from tokensim.server.challenges import Challenges, device_view
+from tokensim.server.challenges import Challenges
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
+from tokensim.server.device_rows import device_view
 from tokensim.server.errors import (
     DeviceUnavailable,
     IpRestricted,
