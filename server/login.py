@@ -16,9 +16,10 @@ from sqlalchemy.orm import Session as DbSession
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.provisioning import DeviceKind
-from tokensim.server.challenges import Challenges, device_view
+from tokensim.server.challenges import Challenges
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import Core
+from tokensim.server.device_rows import device_view
 from tokensim.server.errors import (
     DeviceUnavailable,
     IpRestricted,
@@ -57,7 +58,7 @@ _log = logging.getLogger(__name__)
 #: Where a login comes from: the Client Portal, a trading platform, or the mobile app.
 PLATFORMS = ("portal", "trading", "mobile")
 
-# Built once (the answer path runs them on every verification; see challenges.py).
+# Built once (the answer path runs them on every verification; see outcomes.py).
 #: The winning answer finishes the login, once, before it expires.
 _FINISH = Prepared(
     update(Login)

@@ -30,8 +30,8 @@ from tokensim.protocol.pskc import (
     to_pskc_keys,
     write_pskc,
 )
-from tokensim.server.challenges import device_secrets, device_view
 from tokensim.server.core import Core
+from tokensim.server.device_rows import device_secrets, device_view
 from tokensim.server.errors import AlreadyExists, NotFound
 from tokensim.server.storage.models import Device, User
 from tokensim.server.verify import DeviceSecrets
