@@ -33,6 +33,8 @@ class Security(SessionOperations):
 
     __slots__ = ()
 
+    # -- changes an SLS device authorises -----------------------------------------------------
+
     def change_email(self, token: str, email: str, challenge_id: str, answer: str | None) -> SecuritySettings:
         """Change the email address, authorised by an ``email`` challenge answered by an SLS device.
 

@@ -303,8 +303,6 @@ class Support:
             session.flush()
             return device_view(device)
 
-    # -- support actions -----------------------------------------------------------------------
-
     def revoke(self, device_id: str) -> DeviceView:
         """Revoke a device for good (lost, stolen, replaced).
 
