@@ -106,14 +106,14 @@ def seed(service: Service, harness: Harness, form: str, clients: int, per_device
     for i in range(total):
         username = f"bench-{form}-{i}"
         phone = f"+1555{list(FORMS).index(form):03d}{i:05d}"
-        service.accounts.create_user(username, PASSWORD, phones=[phone])
+        service.users.create_user(username, PASSWORD, phones=[phone])
         if form in ONCE:
             # Activated directly: a DSC activated by its own code would use up the current step.
             pin = PIN if form == "code" else None
-            enrollment = service.accounts.enroll(
+            enrollment = service.enrollment.enroll(
                 username, kind, pin=pin, number=phone if form == "oob" else None
             )
-            service.accounts.activate_without_proof(enrollment.device.id)
+            service.enrollment.activate_without_proof(enrollment.device.id)
             assert enrollment.provisioning is not None
             device = harness.phone(phone) if form == "oob" else None
             devices.append(

@@ -6,7 +6,7 @@
 
 Enrollment grows the database in place to each size: users and active DSC+ devices are written in
 batches of 20,000 rows per transaction with SQLAlchemy Core ``executemany``, each device's secrets
-sealed with AES-GCM under the master key exactly as :meth:`Accounts.enroll` seals them (one AESGCM
+sealed with AES-GCM under the master key exactly as :meth:`DeviceEnrollment.enroll` seals them (one AESGCM
 object, a fresh OS nonce per row, the row id in the associated data). Every user gets the same
 argon2id password hash, computed once: hashing a million passwords would measure argon2, not
 enrollment. Device secrets are derived from a seed and the device's index, so the load generator can

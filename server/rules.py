@@ -1,8 +1,8 @@
 """The Secure Login System rules that need no database: time windows, stages, rankings, limits.
 
 Everything here is a pure function of its arguments (the caller passes ``now`` and the
-configuration), so each boundary is tested directly, and the operations in :mod:`.sls` and
-:mod:`.accounts` apply the answers inside their transactions.
+configuration), so each boundary is tested directly, and the operations (:mod:`.money`,
+:mod:`.sharing`, :mod:`.enrollment`, :mod:`.support`, ...) apply the answers inside their transactions.
 
 Times are Unix seconds; days are UTC calendar days; business days are Monday to Friday.
 

@@ -137,7 +137,7 @@ def _run_list(args: argparse.Namespace) -> int:
         usernames = [args.user] if args.user else _usernames(service)
         rows = []
         for username in usernames:
-            for device in service.accounts.get_user(username).devices:
+            for device in service.users.get_user(username).devices:
                 rows.append((username, device.id, device.kind, device.serial, device.status))
     header = ("user", "device", "kind", "serial", "status")
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]

@@ -440,7 +440,7 @@ def _add_routes(app: FastAPI) -> None:
         activation = IbKeyActivation(
             username=body.username, token=body.token, public_key=body.public_key, device_name=body.device_name
         )
-        return _json(service.accounts.activate_ib_key(activation).to_json(), 201)
+        return _json(service.ib_key_activation.activate_ib_key(activation).to_json(), 201)
 
     @app.get(
         "/v1/ib-key/{registration}/requests",
@@ -481,7 +481,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def create_user(body: CreateUserBody, service: SupportDep) -> JSONResponse:
         """Create a user with verified phone numbers."""
-        user = service.accounts.create_user(
+        user = service.users.create_user(
             body.username,
             body.password,
             phones=body.phones,
@@ -500,7 +500,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def get_user(username: str, service: SupportDep) -> JSONResponse:
         """A user with their phones and devices."""
-        return _json(service.accounts.get_user(username).to_json())
+        return _json(service.users.get_user(username).to_json())
 
     @app.post(
         "/v1/support/users/{username}/devices",
@@ -519,7 +519,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def enroll(username: str, body: EnrollBody, service: SupportDep) -> JSONResponse:
         """Enroll a device: returns its provisioning (and card), or texts an IB Key activation token."""
-        enrollment = service.accounts.enroll(
+        enrollment = service.enrollment.enroll(
             username,
             body.kind,
             pin=body.pin if isinstance(body, EnrollPinDevice) else None,
@@ -545,7 +545,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def temporary_passcode(username: str, body: TemporaryPasscodeBody, service: SupportDep) -> JSONResponse:
         """Issue a temporary passcode after an identity check; it is in this response only."""
-        enrollment = service.accounts.issue_temporary_passcode(
+        enrollment = service.support.issue_temporary_passcode(
             username, verification_id=body.verification_id, length=body.length
         )
         return _json(enrollment.to_json(), 201)
@@ -557,7 +557,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def unlock_user(username: str, service: SupportDep) -> JSONResponse:
         """Clear an account lock and its password pause."""
-        return _json(service.accounts.unlock_account(username).to_json())
+        return _json(service.users.unlock_account(username).to_json())
 
     @app.post(
         "/v1/support/devices/{device_id}/activation",
@@ -570,7 +570,7 @@ def _add_routes(app: FastAPI) -> None:
     ) -> JSONResponse:
         """Issue the challenge a pending device answers to become active."""
         mode = None if body is None else body.mode
-        return _json(service.accounts.start_activation(device_id, mode=mode).to_json(), 201)
+        return _json(service.enrollment.start_activation(device_id, mode=mode).to_json(), 201)
 
     @app.post(
         "/v1/support/devices/{device_id}/activation/answer",
@@ -579,7 +579,9 @@ def _add_routes(app: FastAPI) -> None:
     )
     def finish_activation(device_id: str, body: ActivationAnswerBody, service: SupportDep) -> JSONResponse:
         """Answer the activation challenge; the device becomes active."""
-        return _json(service.accounts.finish_activation(device_id, body.challenge_id, body.answer).to_json())
+        return _json(
+            service.enrollment.finish_activation(device_id, body.challenge_id, body.answer).to_json()
+        )
 
     @app.post(
         "/v1/support/devices/{device_id}/activation-token",
@@ -588,7 +590,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def activation_token(device_id: str, service: SupportDep) -> JSONResponse:
         """Text a new IB Key activation token."""
-        return _json(service.accounts.resend_activation_token(device_id).to_json())
+        return _json(service.enrollment.resend_activation_token(device_id).to_json())
 
     @app.post(
         "/v1/support/devices/{device_id}/unlock",
@@ -597,7 +599,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def unlock_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Clear a device's lockout."""
-        return _json(service.accounts.unlock_device(device_id).to_json())
+        return _json(service.support.unlock_device(device_id).to_json())
 
     @app.post(
         "/v1/support/devices/{device_id}/revoke",
@@ -606,7 +608,7 @@ def _add_routes(app: FastAPI) -> None:
     )
     def revoke_device(device_id: str, service: SupportDep) -> JSONResponse:
         """Revoke a device for good."""
-        return _json(service.accounts.revoke(device_id).to_json())
+        return _json(service.support.revoke(device_id).to_json())
 
     @app.get(
         "/v1/support/audit",
@@ -622,7 +624,7 @@ def _add_routes(app: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> JSONResponse:
         """Audit events after sequence number ``after``, oldest first."""
-        records = service.accounts.audit(username=username, event=event, after=after, limit=limit)
+        records = service.users.audit(username=username, event=event, after=after, limit=limit)
         return _json({"events": [r.to_json() for r in records]})
 
     @app.post("/v1/support/reset", tags=["support"], responses=problem_responses("unauthorized", "not-found"))

@@ -18,7 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from tokensim.server.sls import AMOUNT_PATTERN
+from tokensim.server.money import AMOUNT_PATTERN
 
 __all__ = [
     "NOT_BLANK",

@@ -331,7 +331,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def step_up(body: StepUpBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A fresh challenge on a chosen device for a withdrawal, a bank or an email change."""
-        view = service.sls.step_up(token, body.device_id, body.action, mode=body.mode)
+        view = service.callers.step_up(token, body.device_id, body.action, mode=body.mode)
         return _json(view.to_json(), 201)
 
     @router.post(
@@ -349,7 +349,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def withdraw(body: AmountBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Withdraw; the answering device's limits apply and the receipt shows what remains."""
-        receipt = service.sls.withdraw(
+        receipt = service.money.withdraw(
             token, body.amount_usd, challenge_id=body.challenge_id, answer=body.answer
         )
         return _json(receipt.to_json(), 201)
@@ -357,7 +357,7 @@ def _add_routes(router: APIRouter) -> None:
     @router.get("/v1/withdrawals/limits", tags=["account"], responses=problem_responses(*SESSION_CODES))
     def withdrawal_limits(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """What remains today and in the window, for each device kind the user may answer with."""
-        return _json({"limits": [r.to_json() for r in service.sls.limits(token)]})
+        return _json({"limits": [r.to_json() for r in service.money.limits(token)]})
 
     @router.post(
         "/v1/deposits",
@@ -367,7 +367,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def deposit(body: DepositBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Record a deposit (ACH/EFT beyond the threshold need an SLS device)."""
-        return _json(service.sls.deposit(token, body.amount_usd, body.method).to_json(), 201)
+        return _json(service.money.deposit(token, body.amount_usd, body.method).to_json(), 201)
 
     @router.put(
         "/v1/account/email",
@@ -378,7 +378,9 @@ def _add_routes(router: APIRouter) -> None:
     )
     def change_email(body: EmailBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Change the email address with an SLS device's answer."""
-        return _json(service.sls.change_email(token, body.email, body.challenge_id, body.answer).to_json())
+        return _json(
+            service.security.change_email(token, body.email, body.challenge_id, body.answer).to_json()
+        )
 
     @router.put(
         "/v1/account/bank-instructions",
@@ -389,7 +391,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def change_bank(body: BankBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Replace the bank instructions with an SLS device's answer."""
-        settings = service.sls.change_bank_instructions(
+        settings = service.security.change_bank_instructions(
             token, body.instructions, body.challenge_id, body.answer
         )
         return _json(settings.to_json())
@@ -397,7 +399,7 @@ def _add_routes(router: APIRouter) -> None:
     @router.get("/v1/account/security", tags=["account"], responses=problem_responses(*SESSION_CODES))
     def security(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """The user's Secure Login System settings."""
-        return _json(service.sls.settings(token).to_json())
+        return _json(service.security.settings(token).to_json())
 
     @router.post(
         "/v1/account/sls/opt-out",
@@ -412,7 +414,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def opt_out(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Opt out: trading platforms without a second factor (primary user; not HK or IN)."""
-        return _json(service.sls.opt_out(token).to_json())
+        return _json(service.security.opt_out(token).to_json())
 
     @router.post(
         "/v1/account/sls/opt-in",
@@ -421,7 +423,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def opt_in(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Opt back in (primary user)."""
-        return _json(service.sls.opt_in(token).to_json())
+        return _json(service.security.opt_in(token).to_json())
 
     @router.put(
         "/v1/account/ip-restrictions",
@@ -432,7 +434,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def ip_restrictions(body: IpRestrictionsBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Where trading logins may come from (primary user)."""
-        return _json(service.sls.set_ip_restrictions(token, body.addresses).to_json())
+        return _json(service.security.set_ip_restrictions(token, body.addresses).to_json())
 
     @router.put(
         "/v1/account/penny-stocks",
@@ -443,7 +445,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def penny_stocks(body: PennyStocksBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Penny-stock permission (primary user; opted out needs IP restrictions)."""
-        return _json(service.sls.set_penny_stocks(token, body.enabled).to_json())
+        return _json(service.security.set_penny_stocks(token, body.enabled).to_json())
 
     # -- sharing and the user's devices --------------------------------------------------------------
 
@@ -462,7 +464,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def share(body: ShareBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Ask to share another username's device: its owner's password, then its challenge."""
-        view = service.sls.start_share(token, body.owner, body.password, body.device_id, mode=body.mode)
+        view = service.sharing.start_share(token, body.owner, body.password, body.device_id, mode=body.mode)
         return _json(view.to_json(), 201)
 
     @router.post(
@@ -474,7 +476,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def share_answer(body: ShareAnswerBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """The owner's device answers; the device is shared."""
-        return _json(service.sls.finish_share(token, body.challenge_id, body.answer).to_json())
+        return _json(service.sharing.finish_share(token, body.challenge_id, body.answer).to_json())
 
     @router.post(
         "/v1/online-card",
@@ -484,7 +486,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def online_card(token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A new Online Security Code Card to print and activate (card-printing or portal session)."""
-        return _json(service.sls.request_online_card(token).to_json(), 201)
+        return _json(service.own_devices.request_online_card(token).to_json(), 201)
 
     @router.post(
         "/v1/devices",
@@ -496,7 +498,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def request_device(body: DeviceRequestBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """Request a DSC+ (balance threshold); its reserve is held. Legacy kinds are refused."""
-        return _json(service.sls.request_device(token, body.kind, pin=body.pin).to_json(), 201)
+        return _json(service.own_devices.request_device(token, body.kind, pin=body.pin).to_json(), 201)
 
     @router.post(
         "/v1/devices/{device_id}/activation",
@@ -509,7 +511,7 @@ def _add_routes(router: APIRouter) -> None:
     ) -> JSONResponse:
         """The challenge one of the user's devices answers to become active again."""
         mode = None if body is None else body.mode
-        return _json(service.sls.start_activation(token, device_id, mode=mode).to_json(), 201)
+        return _json(service.own_devices.start_activation(token, device_id, mode=mode).to_json(), 201)
 
     @router.post(
         "/v1/devices/{device_id}/activation/answer",
@@ -520,7 +522,7 @@ def _add_routes(router: APIRouter) -> None:
         device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
         """Answer it; a reactivated permanent device ends temporary access."""
-        view = service.sls.finish_activation(token, device_id, body.challenge_id, body.answer)
+        view = service.own_devices.finish_activation(token, device_id, body.challenge_id, body.answer)
         return _json(view.to_json())
 
     @router.post(
@@ -531,7 +533,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def pin_change(device_id: str, body: PinChangeBody, token: TokenDep, service: ServiceDep) -> JSONResponse:
         """A challenge to answer with the device and its current PIN (the new PIN comes next)."""
-        return _json(service.sls.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
+        return _json(service.own_devices.start_pin_change(token, device_id, body.new_pin).to_json(), 201)
 
     @router.post(
         "/v1/devices/{device_id}/pin-change/current",
@@ -543,7 +545,7 @@ def _add_routes(router: APIRouter) -> None:
         device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
         """The answer computed with the current PIN; returns the challenge to answer with the new PIN."""
-        view = service.sls.confirm_current_pin(token, device_id, body.challenge_id, body.answer)
+        view = service.own_devices.confirm_current_pin(token, device_id, body.challenge_id, body.answer)
         return _json(view.to_json(), 201)
 
     @router.post(
@@ -555,7 +557,7 @@ def _add_routes(router: APIRouter) -> None:
         device_id: str, body: ActivationBody, token: TokenDep, service: ServiceDep
     ) -> JSONResponse:
         """The answer computed with the new PIN; the new PIN is kept."""
-        view = service.sls.finish_pin_change(token, device_id, body.challenge_id, body.answer)
+        view = service.own_devices.finish_pin_change(token, device_id, body.challenge_id, body.answer)
         return _json(view.to_json())
 
     # -- IB Key app ----------------------------------------------------------------------------------
@@ -570,7 +572,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def instant_activation(body: InstantActivationBody, service: ServiceDep) -> JSONResponse:
         """Activate IB Key from the app: the password, then a token by SMS to a verified number."""
-        enrollment = service.sls.instant_ib_key_activation(
+        enrollment = service.ib_key_activation.instant_ib_key_activation(
             body.username, body.password, number=body.number, os=body.os
         )
         return _json(enrollment.to_json(), 201)
@@ -585,7 +587,9 @@ def _add_routes(router: APIRouter) -> None:
     )
     def migration(body: MigrationBody, service: ServiceDep) -> JSONResponse:
         """Move IB Key to a new phone (token by SMS, or a physical device answers)."""
-        started = service.sls.start_ib_key_migration(body.username, body.password, os=body.os)
+        started = service.ib_key_registrations.start_ib_key_migration(
+            body.username, body.password, os=body.os
+        )
         return _json(started.to_json(), 201)
 
     @router.post(
@@ -595,7 +599,9 @@ def _add_routes(router: APIRouter) -> None:
     )
     def migration_answer(device_id: str, body: MigrationAnswerBody, service: ServiceDep) -> JSONResponse:
         """The physical device's answer; returns the new registration's activation token."""
-        token = service.sls.answer_ib_key_migration(device_id, body.challenge_id, body.answer)
+        token = service.ib_key_registrations.answer_ib_key_migration(
+            device_id, body.challenge_id, body.answer
+        )
         return _json({"device_id": device_id, "activation_token": token})
 
     @router.post(
@@ -608,7 +614,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def recovery(body: IbKeyRecoveryBody, service: ServiceDep) -> JSONResponse:
         """Recover IB Key on the same phone: iOS answers itself; else a physical device, else SMS."""
-        started = service.sls.start_ib_key_recovery(
+        started = service.ib_key_registrations.start_ib_key_recovery(
             body.username, body.password, body.registration, os=body.os
         )
         return _json(started.to_json(), 201)
@@ -620,7 +626,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def recovery_answer(device_id: str, body: ActivationBody, service: ServiceDep) -> JSONResponse:
         """The answer of the iOS app (recovered) or of the physical device (returns the recovery token)."""
-        token = service.sls.answer_ib_key_recovery(device_id, body.challenge_id, body.answer)
+        token = service.ib_key_registrations.answer_ib_key_recovery(device_id, body.challenge_id, body.answer)
         return _json({"device_id": device_id, "recovered": token is None, "activation_token": token})
 
     @router.post(
@@ -633,7 +639,9 @@ def _add_routes(router: APIRouter) -> None:
     )
     def ib_key_pin_change(body: RecoveryBody, service: ServiceDep) -> JSONResponse:
         """Allow an IB Key PIN change: a code by SMS to the registration's number."""
-        enrollment = service.sls.start_ib_key_pin_change(body.username, body.password, body.registration)
+        enrollment = service.ib_key_registrations.start_ib_key_pin_change(
+            body.username, body.password, body.registration
+        )
         return _json(enrollment.to_json(), 201)
 
     @router.post(
@@ -643,7 +651,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def ib_key_pin_change_answer(device_id: str, body: TokenAnswerBody, service: ServiceDep) -> JSONResponse:
         """The texted code; the app may change its PIN."""
-        return _json(service.sls.finish_ib_key_pin_change(device_id, body.answer).to_json())
+        return _json(service.ib_key_registrations.finish_ib_key_pin_change(device_id, body.answer).to_json())
 
     # -- support -------------------------------------------------------------------------------------
 
@@ -654,7 +662,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def identity(username: str, body: IdentityBody, service: SupportDep) -> JSONResponse:
         """Keep the user's identification data (as an HMAC)."""
-        return _json(service.accounts.record_identity(username, body.model_dump()).to_json())
+        return _json(service.support.record_identity(username, body.model_dump()).to_json())
 
     @router.post(
         "/v1/support/users/{username}/identity-checks",
@@ -664,7 +672,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def identity_check(username: str, body: IdentityCheckBody, service: SupportDep) -> JSONResponse:
         """Record an identity verification (it allows one temporary passcode)."""
-        view = service.accounts.verify_identity(username, method=body.method, agent=body.agent)
+        view = service.support.verify_identity(username, method=body.method, agent=body.agent)
         return _json(view.to_json(), 201)
 
     @router.post(
@@ -674,7 +682,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def funded(username: str, service: SupportDep) -> JSONResponse:
         """Record that the account received funds: a new account's online card lasts 21 days from now."""
-        return _json(service.accounts.mark_funded(username).to_json())
+        return _json(service.users.mark_funded(username).to_json())
 
     @router.post(
         "/v1/support/users/{username}/close",
@@ -683,7 +691,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def close(username: str, service: SupportDep) -> JSONResponse:
         """Close the account: statements with the password alone."""
-        return _json(service.accounts.close_account(username).to_json())
+        return _json(service.users.close_account(username).to_json())
 
     @router.post(
         "/v1/support/devices/{device_id}/pin-reset",
@@ -694,7 +702,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def pin_reset(device_id: str, body: PinResetBody, service: SupportDep) -> JSONResponse:
         """Reset a forgotten DSC+, Gold or Platinum PIN after an identity check."""
-        view = service.accounts.reset_pin(
+        view = service.support.reset_pin(
             device_id, verification_id=body.verification_id, new_pin=body.new_pin
         )
         return _json(view.to_json())
@@ -708,7 +716,7 @@ def _add_routes(router: APIRouter) -> None:
     )
     def report(device_id: str, body: ReportBody, service: SupportDep) -> JSONResponse:
         """Record a lost, stolen, damaged, returned or unreturned device, or a battery failure."""
-        return _json(service.accounts.report(device_id, body.condition).to_json())
+        return _json(service.support.report(device_id, body.condition).to_json())
 
 
 #: The router of every endpoint above.

@@ -76,9 +76,9 @@ def race(calls: Sequence[Callable[[], T]]) -> tuple[list[T], list[BaseException]
 
 def enroll(service: Service, kind: str) -> tuple[str, Device]:
     """Make ``alice`` with an active device of ``kind`` (PIN 1234 where it has one): its id and emulator."""
-    service.accounts.create_user("alice", PASSWORD)
-    enrollment = service.accounts.enroll("alice", kind, pin=None if kind == "scc" else "1234")
-    service.accounts.activate_without_proof(enrollment.device.id)
+    service.users.create_user("alice", PASSWORD)
+    enrollment = service.enrollment.enroll("alice", kind, pin=None if kind == "scc" else "1234")
+    service.enrollment.activate_without_proof(enrollment.device.id)
     assert enrollment.provisioning is not None
     return enrollment.device.id, create(enrollment.provisioning, clock=service.core.clock)
 
@@ -88,8 +88,8 @@ def enroll_ib_key(service: Service, number: str = "+15550100") -> tuple[str, IbK
 
     The activation token is read from the outbox the server texted it to.
     """
-    service.accounts.create_user("alice", PASSWORD, phones=[number])
-    enrollment = service.accounts.enroll("alice", "ib-key", number=number)
+    service.users.create_user("alice", PASSWORD, phones=[number])
+    enrollment = service.enrollment.enroll("alice", "ib-key", number=number)
     carrier = service.core.carrier
     assert isinstance(carrier, ReadableCarrier)
     [text] = [entry.text for entry in carrier.messages(to=number)]
@@ -97,6 +97,6 @@ def enroll_ib_key(service: Service, number: str = "+15550100") -> tuple[str, IbK
     assert token is not None, "the activation text has no token"
     app = create(Provisioning(kind=DeviceKind.IB_KEY, serial="phone"), clock=service.core.clock)
     assert isinstance(app, IbKeyApp)
-    provisioning = service.accounts.activate_ib_key(app.begin_activation("alice", token, pin="1234"))
+    provisioning = service.ib_key_activation.activate_ib_key(app.begin_activation("alice", token, pin="1234"))
     app.complete_activation("alice", provisioning)
     return enrollment.device.id, app

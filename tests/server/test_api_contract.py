@@ -20,14 +20,15 @@ import httpx
 import pytest
 import uvicorn
 
-from tokensim.server.accounts import CONDITIONS
+from tokensim.server.callers import ACTIONS
 from tokensim.server.client import TokensimClient
 from tokensim.server.config import ServerConfig
 from tokensim.server.core import load_support_token
 from tokensim.server.http.app import create_app
 from tokensim.server.http.problems import PROBLEM_MEDIA_TYPE
 from tokensim.server.login import PLATFORMS
-from tokensim.server.sls import ACTIONS, DEPOSIT_METHODS
+from tokensim.server.money import DEPOSIT_METHODS
+from tokensim.server.support import CONDITIONS
 from tokensim.server.testing.harness import Harness
 from tokensim.server.verify import POLICIES, TEMPORARY_KIND
 
@@ -218,7 +219,7 @@ def test_plain_decimal_amounts_are_taken(
 
 def test_the_service_refuses_the_same_amounts(client: TokensimClient) -> None:
     from tokensim.protocol.errors import InvalidParameter
-    from tokensim.server.sls import parse_amount
+    from tokensim.server.money import parse_amount
 
     for bad in ("1_000", " 5", "+5", "\uff15", "1e3", "NaN"):
         with pytest.raises(InvalidParameter, match="plain decimal"):

@@ -42,7 +42,7 @@ def test_one_right_answer_submitted_at_once_succeeds_exactly_once(services: tupl
     assert len(wins) == 1
     assert len(errors) == THREADS - 1
     assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
-    sessions = list(first.accounts.audit(event="session.created"))
+    sessions = list(first.users.audit(event="session.created"))
     assert len(sessions) == 1
 
 
@@ -75,7 +75,7 @@ def test_concurrent_wrong_answers_are_all_counted(services: tuple[Service, Servi
     wins, errors = race(calls)
     assert wins == []
     assert len(errors) == 4
-    view = first.accounts.get_user("alice").devices[0]
+    view = first.users.get_user("alice").devices[0]
     assert view.locked_until is None
     last = first.logins.challenge(started.login_id, device_id)
     with pytest.raises(TokensimError) as caught:
@@ -122,7 +122,7 @@ def test_approvals_and_denials_of_one_push_sent_at_once_decide_it_exactly_once(
     wins, errors = race(calls)
     assert len(wins) == 1
     assert all(isinstance(e, ReplayedCode) for e in errors), {type(e).__name__ for e in errors}
-    decisions = list(first.accounts.audit(event="push.decision"))
+    decisions = list(first.users.audit(event="push.decision"))
     assert [event.outcome for event in decisions] == wins
     # The login follows the one decision that was taken, whichever it was.
     if wins == ["approved"]:

@@ -41,14 +41,14 @@ def _count_checks(*services: Service) -> list[CountingHasher]:
 def _answers(service: Service) -> dict[str, int]:
     """How many ``challenge.answer`` rows of each outcome the audit log holds."""
     counts: dict[str, int] = {}
-    for row in service.accounts.audit(event="challenge.answer", limit=1000):
+    for row in service.users.audit(event="challenge.answer", limit=1000):
         counts[row.outcome] = counts.get(row.outcome, 0) + 1
     return counts
 
 
 def test_parallel_wrong_passwords_are_checked_at_most_five_times(services: tuple[Service, Service]) -> None:
     first, second = services
-    first.accounts.create_user("alice", PASSWORD)
+    first.users.create_user("alice", PASSWORD)
     hashers = _count_checks(first, second)
     calls = [
         (lambda s=service: s.logins.start("alice", "guess", origin="203.0.113.9"))
@@ -66,7 +66,7 @@ def test_parallel_wrong_passwords_are_checked_at_most_five_times(services: tuple
 def test_a_parallel_spray_is_checked_at_most_the_address_budget(services: tuple[Service, Service]) -> None:
     first, second = services
     for n in range(BURST // 2):
-        first.accounts.create_user(f"user{n}", PASSWORD)
+        first.users.create_user(f"user{n}", PASSWORD)
     hashers = _count_checks(first, second)
     # Half the names exist, half do not: all count alike against the address.
     names = [f"user{n}" for n in range(BURST // 2)] + [f"ghost{n}" for n in range(BURST // 2)]
@@ -96,7 +96,7 @@ def test_parallel_guesses_on_one_device_are_checked_at_most_five_times(
     assert wins == []
     assert all(isinstance(e, WrongAnswer | DeviceLocked) for e in errors), {type(e).__name__ for e in errors}
     assert _answers(first) == {"failed": 5, "refused": BURST - 5}
-    assert first.accounts.get_user("alice").devices[0].locked_until is not None
+    assert first.users.get_user("alice").devices[0].locked_until is not None
 
 
 def test_parallel_guesses_on_one_challenge_are_checked_at_most_three_times(
@@ -114,7 +114,7 @@ def test_parallel_guesses_on_one_challenge_are_checked_at_most_three_times(
     assert sum(isinstance(e, WrongAnswer) for e in errors) == 3
     assert sum(isinstance(e, ChallengeClosed) for e in errors) == THREADS - 3
     assert _answers(first) == {"failed": 3, "refused": THREADS - 3}
-    view = first.accounts.get_user("alice").devices[0]
+    view = first.users.get_user("alice").devices[0]
     assert view.locked_until is None  # three failures on the device, below its five
 
 
@@ -146,7 +146,7 @@ def test_a_right_answer_in_a_parallel_burst_is_never_told_replayed(services: tup
     device_id, card = enroll(first, "dsc-plus")
     assert isinstance(card, OcraKeypadDevice)
     for _round in range(3):
-        first.accounts.unlock_device(device_id)
+        first.support.unlock_device(device_id)
         outcomes = _burst_with_one_right_answer(first, second, device_id, card)
         mine = outcomes[THREADS // 2]
         # Accepted, or refused as every guess is once no attempt is left: never told it was right.
@@ -191,4 +191,4 @@ def test_a_right_answer_overtaken_by_its_burst_is_refused_like_a_guess_not_told_
     with pytest.raises(expected):
         first.logins.answer(started.login_id, view.id, right)
     assert interleaved == [burst]
-    assert [r.outcome for r in first.accounts.audit(event="challenge.answer")][-1] == "refused"
+    assert [r.outcome for r in first.users.audit(event="challenge.answer")][-1] == "refused"

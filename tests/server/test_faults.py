@@ -311,9 +311,9 @@ def test_guessing_hits_the_throttle_long_before_a_guess_is_likely_to_land(
 ) -> None:
     config = service.core.config
     allowed = guesses_before_support(config, DAY)
-    service.accounts.create_user("victim", PASSWORD)
-    enrollment = service.accounts.enroll("victim", kind, pin="1234" if kind == "dsc-plus" else None)
-    service.accounts.activate_without_proof(enrollment.device.id)
+    service.users.create_user("victim", PASSWORD)
+    enrollment = service.enrollment.enroll("victim", kind, pin="1234" if kind == "dsc-plus" else None)
+    service.enrollment.activate_without_proof(enrollment.device.id)
     checked = _guess_until_stopped(service, clock, "victim", enrollment.device.id, guess)
     assert checked == allowed == config.account_max_failures == 100
     chance = 1 - (1 - 1 / space) ** allowed

@@ -86,7 +86,7 @@ def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
     fake = tmp_path / "fake.py"
     fake.write_text("import os\nfrom tokensim.server.http.app import create_app\n", encoding="utf-8")
     assert _offenders([fake], ("tokensim.server.http",)) == ["fake.py imports tokensim.server.http.app"]
-    assert _room(SERVER / "accounts.py") == "domain"
+    assert _room(SERVER / "users.py") == "domain"
     assert _room(SERVER / "http" / "app.py") == "http"
     assert _room(SERVER / "views" / "login.py") == "domain"
 

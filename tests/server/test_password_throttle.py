@@ -59,7 +59,7 @@ def _attempt(service: Service, username: str, password: str, origin: str) -> str
 def test_wrong_passwords_pause_only_that_username_from_that_address(
     service: Service, clock: FixedClock
 ) -> None:
-    service.accounts.create_user("alice", PASSWORD)
+    service.users.create_user("alice", PASSWORD)
     hasher = _counting(service)
     outcomes = [_attempt(service, "alice", "guess", "203.0.113.9") for _ in range(50)]
     assert outcomes == ["InvalidCredentials"] * 5 + ["TooManyAttempts"] * 45
@@ -74,7 +74,7 @@ def test_wrong_passwords_pause_only_that_username_from_that_address(
 
 
 def test_an_outsider_with_many_addresses_reaches_only_the_nist_cap(service: Service) -> None:
-    service.accounts.create_user("alice", PASSWORD)
+    service.users.create_user("alice", PASSWORD)
     # 99 consecutive failures from 99 addresses, then a success: the username's counter resets.
     for n in range(99):
         assert _attempt(service, "alice", "guess", f"10.0.{n // 200}.{n % 200}") == "InvalidCredentials"
@@ -84,7 +84,7 @@ def test_an_outsider_with_many_addresses_reaches_only_the_nist_cap(service: Serv
     # The 100th consecutive failure stops the username's checks everywhere, until support unlocks.
     with pytest.raises(AccountLocked):
         service.logins.start("alice", PASSWORD, origin="198.51.100.7")
-    service.accounts.unlock_account("alice")
+    service.users.unlock_account("alice")
     assert service.logins.start("alice", PASSWORD, origin="198.51.100.7").username == "alice"
 
 
@@ -93,7 +93,7 @@ def test_spraying_passwords_over_many_users_from_one_address_is_stopped(
 ) -> None:
     users = [f"user{n}" for n in range(8)]
     for user in users:
-        service.accounts.create_user(user, PASSWORD)
+        service.users.create_user(user, PASSWORD)
     hasher = _counting(service)
     outcomes = [
         _attempt(service, user, f"guess {round_}", "203.0.113.9") for round_ in range(4) for user in users
@@ -110,8 +110,8 @@ def test_spraying_passwords_over_many_users_from_one_address_is_stopped(
 
 
 def test_a_right_password_gives_the_address_its_check_back(service: Service) -> None:
-    service.accounts.create_user("alice", PASSWORD)
-    service.accounts.create_user("bob", PASSWORD)
+    service.users.create_user("alice", PASSWORD)
+    service.users.create_user("bob", PASSWORD)
     # A shared office address: 19 typos, then people who know their password keep logging in.
     for n in range(19):
         assert _attempt(service, f"nobody{n}", "guess", "192.0.2.1") == "InvalidCredentials"
@@ -149,7 +149,7 @@ def test_unknown_and_known_usernames_get_the_same_answers(
     app: Any, clock: FixedClock, config: ServerConfig
 ) -> None:
     service: Service = app.state.service
-    service.accounts.create_user("alice", PASSWORD)
+    service.users.create_user("alice", PASSWORD)
     hasher = _counting(service)
     with _from(app, "203.0.113.1") as known, _from(app, "203.0.113.2") as unknown:
         for _ in range(3):
@@ -164,7 +164,7 @@ def test_unknown_and_known_usernames_get_the_same_answers(
 
 
 def test_the_username_cap_answers_unknown_usernames_alike(service: Service) -> None:
-    service.accounts.create_user("alice", PASSWORD)
+    service.users.create_user("alice", PASSWORD)
     for name in ("alice", "alicf"):
         for n in range(100):
             assert _attempt(service, name, "guess", f"10.2.{n // 200}.{n % 200}") == "InvalidCredentials"
@@ -191,7 +191,7 @@ def test_the_audit_log_keeps_unknown_usernames_as_a_keyed_digest(
 def test_throttled_attempts_are_audited(service: Service) -> None:
     for _ in range(6):
         _attempt(service, "nobody", "guess", "203.0.113.9")
-    rows = service.accounts.audit(event="login.password")
+    rows = service.users.audit(event="login.password")
     assert [r.outcome for r in rows] == ["failed"] * 5 + ["throttled"]
     assert rows[-1].detail["reason"] == "too-many-attempts"
     assert rows[-1].detail["retry_after"] == 30.0
@@ -207,7 +207,7 @@ def _read_only(service: Service) -> None:
 
 def test_a_failure_that_cannot_be_recorded_is_refused_unchecked(app: Any) -> None:
     service: Service = app.state.service
-    service.accounts.create_user("alice", PASSWORD)
+    service.users.create_user("alice", PASSWORD)
     hasher = _counting(service)
     _read_only(service)
     with _from(app, "203.0.113.1") as http:

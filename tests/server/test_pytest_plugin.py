@@ -257,14 +257,14 @@ def test_require_answered_challenges_alone(pytester: pytest.Pytester) -> None:
 def test_a_server_error_fails_the_test(pytester: pytest.Pytester) -> None:
     source = """
     import pytest
-    from tokensim.server.accounts import Accounts
+    from tokensim.server.users import Users
     from tokensim.server.client import ProblemError
 
     def broken(*args, **kwargs):
         raise RuntimeError("a bug in the server")
 
     def _provoke(tokensim_client, monkeypatch):
-        monkeypatch.setattr(Accounts, "get_user", broken)
+        monkeypatch.setattr(Users, "get_user", broken)
         with pytest.raises(ProblemError) as caught:
             tokensim_client.user("nobody")
         assert caught.value.status == 500

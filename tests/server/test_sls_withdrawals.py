@@ -240,11 +240,11 @@ def test_concurrent_withdrawals_never_pass_the_limit(services: tuple[Service, Se
     # Twelve answered-at-once withdrawals of 50K against the card's 200K a day: four fit.
     calls = []
     for n in range(THREADS):
-        challenge = first.sls.step_up(token, device_id, "withdrawal")
+        challenge = first.callers.step_up(token, device_id, "withdrawal")
         answer = card.answer(challenge.challenge.indices)
         service = first if n % 2 else second
         calls.append(
-            partial(service.sls.withdraw, token, "50000.00", challenge_id=challenge.id, answer=answer)
+            partial(service.money.withdraw, token, "50000.00", challenge_id=challenge.id, answer=answer)
         )
     wins, errors = race(calls)
     assert len(wins) == 4
@@ -256,4 +256,4 @@ def test_concurrent_withdrawals_never_pass_the_limit(services: tuple[Service, Se
         "150000.00",
         "50000.00",
     ]
-    assert [r.remaining_day_usd for r in first.sls.limits(token)] == ["0.00"]
+    assert [r.remaining_day_usd for r in first.money.limits(token)] == ["0.00"]
