@@ -7,11 +7,9 @@ to is then written once, with conditional UPDATEs, by :class:`~tokensim.server.o
 (whose docstring tells how concurrent answers are settled); a phone's push decisions are taken by
 :class:`~tokensim.server.push.Pushes`.
 
-The device helpers (:func:`device_view`, :func:`device_state`, :func:`device_secrets`) live in
-:mod:`tokensim.server.device_rows`, :data:`SENDER` and :func:`deliver` in
-:mod:`tokensim.server.delivery`. :mod:`~tokensim.server.accounts` and :mod:`~tokensim.server.sls`
-still import ``SENDER``, ``deliver``, ``device_secrets`` and ``device_view`` from here, so this
-module re-exports those four (``import x as x``, explicit for mypy).
+The device helpers (:func:`~tokensim.server.device_rows.device_view`, ``device_state``,
+``device_secrets``) live in :mod:`tokensim.server.device_rows`; ``SENDER`` and ``deliver`` in
+:mod:`tokensim.server.delivery`.
 """
 
 from __future__ import annotations
@@ -31,11 +29,8 @@ from tokensim.protocol.messages import Challenge as ChallengeMessage
 from tokensim.protocol.messages import ChallengeForm, PushDecision, PushRequest
 from tokensim.server.carrier import Message, mask_number
 from tokensim.server.core import Core
-from tokensim.server.delivery import SENDER as SENDER
-from tokensim.server.delivery import deliver as deliver
-from tokensim.server.device_rows import device_secrets as device_secrets
-from tokensim.server.device_rows import device_state
-from tokensim.server.device_rows import device_view as device_view
+from tokensim.server.delivery import SENDER, deliver
+from tokensim.server.device_rows import device_secrets, device_state
 from tokensim.server.errors import DeviceUnavailable, LoginExpired, NotFound, PushPending, TooManyAttempts
 from tokensim.server.outcomes import Outcomes
 from tokensim.server.push import Pushes

@@ -22,8 +22,10 @@ from tokensim.protocol.ocra import OcraSuite
 from tokensim.protocol.otp import HashAlgorithm
 from tokensim.protocol.provisioning import DEFAULT_SUITES, DeviceKind, Provisioning
 from tokensim.server.carrier import Message, mask_number
-from tokensim.server.challenges import SENDER, Challenges, deliver, device_secrets, device_view
+from tokensim.server.challenges import Challenges
 from tokensim.server.core import Core
+from tokensim.server.delivery import SENDER, deliver
+from tokensim.server.device_rows import device_secrets, device_view
 from tokensim.server.errors import DeviceUnavailable, NotEligible, NotFound, UnverifiedNumber
 from tokensim.server.lifecycle import activate, hold_reserve
 from tokensim.server.login import end_sessions

@@ -15,8 +15,10 @@ from sqlalchemy.orm import Session as DbSession
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.carrier import Message, mask_number
-from tokensim.server.challenges import SENDER, Challenges, deliver, device_view
+from tokensim.server.challenges import Challenges
 from tokensim.server.core import Core
+from tokensim.server.delivery import SENDER, deliver
+from tokensim.server.device_rows import device_view
 from tokensim.server.enrollment import DeviceEnrollment
 from tokensim.server.errors import DeviceUnavailable, NotFound
 from tokensim.server.lifecycle import check_password, usable_devices

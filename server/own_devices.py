@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session as DbSession
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.callers import Caller, SessionOperations
-from tokensim.server.challenges import Challenges, device_secrets, device_view
+from tokensim.server.challenges import Challenges
 from tokensim.server.core import Core
+from tokensim.server.device_rows import device_secrets, device_view
 from tokensim.server.enrollment import PIN_FORMAT, DeviceEnrollment
 from tokensim.server.errors import InsufficientScope, NotFound
 from tokensim.server.rules import LEGACY_KINDS

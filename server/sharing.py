@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as DbSession
 
 from tokensim.server.callers import SessionOperations
-from tokensim.server.challenges import device_view
+from tokensim.server.device_rows import device_view
 from tokensim.server.errors import DeviceUnavailable, SharingRefused
 from tokensim.server.lifecycle import check_password, usable_devices
 from tokensim.server.rules import SHARE_RANK, TEMPORARY_KINDS

@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from tokensim.protocol.errors import InvalidParameter
-from tokensim.server.challenges import device_secrets, device_view
 from tokensim.server.core import Core
+from tokensim.server.device_rows import device_secrets, device_view
 from tokensim.server.enrollment import PIN_FORMAT
 from tokensim.server.errors import ConsecutiveTemporary, IdentityCheckRequired, NotFound
 from tokensim.server.login import end_sessions

@@ -20,8 +20,8 @@ from sqlalchemy.orm import Session
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.protocol.provisioning import DeviceKind
 from tokensim.server.carrier import mask_number
-from tokensim.server.challenges import device_view
 from tokensim.server.core import Core
+from tokensim.server.device_rows import device_view
 from tokensim.server.errors import AlreadyExists, NotFound
 from tokensim.server.lifecycle import charge_unreturned, mark_funded, promote_due
 from tokensim.server.login import end_sessions

@@ -82,6 +82,12 @@ def test_each_room_imports_only_the_rooms_below_it(room: str, forbidden: tuple[s
     assert offenders == []
 
 
+def test_every_module_is_in_a_known_room() -> None:
+    # A new subpackage must be placed in the rules above, not left unchecked.
+    rooms = {_room(path) for path in SERVER.rglob("*.py")}
+    assert rooms == {"domain", "http", "cli", "storage", "testing"}
+
+
 def test_the_check_catches_a_forbidden_import(tmp_path: Path) -> None:
     fake = tmp_path / "fake.py"
     fake.write_text("import os\nfrom tokensim.server.http.app import create_app\n", encoding="utf-8")
