@@ -514,3 +514,26 @@ def test_the_banner_login_and_curl_lines_run_as_printed(
     started = json.loads(_shell(curl, ROOT, environ))
     assert started["login_id"]
     assert started["devices"][0]["kind"] == "scc"
+
+
+def _named_paths(text: str) -> set[str]:
+    """The file and folder names a page writes in backticks: ``x.py``, ``routes/``, ``a/b.py``."""
+    return {m for m in re.findall(r"`([\w./<>-]+(?:\.py|/))`", text) if "<" not in m}
+
+
+def test_the_architecture_page_names_modules_as_they_are() -> None:
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    homes = [ROOT, ROOT / "emulators" / "keypad", ROOT / "server"]
+    homes += [p for p in (ROOT / "server").iterdir() if p.is_dir()]
+    named = _named_paths(page)
+    assert {"login.py", "http/", "verify.py", "routes/"} <= named
+    missing = sorted(name for name in named if not any((home / name).exists() for home in homes))
+    assert missing == []
+
+
+def test_the_architecture_page_lists_every_service_of_the_service() -> None:
+    from tokensim.server.service import Service
+
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    listed = set(re.findall(r"`(\w+)`", page.split("composes one\n  object per subject:")[1].split(".")[0]))
+    assert listed == set(Service.__slots__) - {"core"}
