@@ -45,12 +45,7 @@ from tokensim.protocol.errors import TokensimError
 from tokensim.server.carrier import Carrier
 from tokensim.server.config import ServerConfig
 from tokensim.server.http.deps import RunMode, ServiceRoute
-from tokensim.server.http.problems import (
-    PROBLEM_MEDIA_TYPE,
-    PROBLEM_SCHEMA,
-    Problem,
-    problem_from_error,
-)
+from tokensim.server.http.problems import PROBLEM_MEDIA_TYPE, PROBLEM_SCHEMA, Problem, problem_from_error
 from tokensim.server.http.routes import ROUTERS
 from tokensim.server.service import Service
 
@@ -201,11 +196,8 @@ def _validation_problem(error: RequestValidationError, request: Request) -> Prob
 
 
 def _routes(routes: Iterable[BaseRoute]) -> Iterator[Route]:
-    """The routes in ``routes`` and in the routers included there, whichever way FastAPI keeps them.
-
-    FastAPI may copy an included router's routes into the app or keep the router whole as one entry
-    (``original_router``); the routers are included without a prefix, so their paths are the app's.
-    """
+    """The routes in ``routes`` and in the routers included there (FastAPI may keep one whole, as an
+    entry with ``original_router``); the routers have no prefix, so their paths are the app's."""
     for route in routes:
         if isinstance(route, Route):
             yield route

@@ -20,17 +20,8 @@ from fastapi.responses import JSONResponse
 
 from tokensim.server.http.deps import ServiceDep, ServiceRoute, TokenDep
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    SESSION_CODES,
-    problem_responses,
-)
-from tokensim.server.http.schemas import (
-    BankBody,
-    EmailBody,
-    IpRestrictionsBody,
-    PennyStocksBody,
-)
+from tokensim.server.http.problems import ANSWER_CODES, SESSION_CODES, problem_responses
+from tokensim.server.http.schemas import BankBody, EmailBody, IpRestrictionsBody, PennyStocksBody
 
 __all__ = ["router"]
 

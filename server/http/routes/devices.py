@@ -18,18 +18,8 @@ from fastapi.responses import JSONResponse
 
 from tokensim.server.http.deps import ServiceDep, ServiceRoute, TokenDep
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    CHALLENGE_CODES,
-    SESSION_CODES,
-    problem_responses,
-)
-from tokensim.server.http.schemas import (
-    ActivationBody,
-    DeviceRequestBody,
-    ModeBody,
-    PinChangeBody,
-)
+from tokensim.server.http.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
+from tokensim.server.http.schemas import ActivationBody, DeviceRequestBody, ModeBody, PinChangeBody
 
 __all__ = ["router"]
 

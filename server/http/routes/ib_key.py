@@ -21,11 +21,7 @@ from fastapi.responses import JSONResponse
 
 from tokensim.server.http.deps import ServiceDep, ServiceRoute
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    CHALLENGE_CODES,
-    problem_responses,
-)
+from tokensim.server.http.problems import ANSWER_CODES, CHALLENGE_CODES, problem_responses
 from tokensim.server.http.schemas import (
     ActivationBody,
     IbKeyRecoveryBody,

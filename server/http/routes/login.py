@@ -21,16 +21,8 @@ from fastapi.responses import JSONResponse, Response
 
 from tokensim.server.http.deps import ServiceDep, ServiceRoute, TokenDep
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    CHALLENGE_CODES,
-    problem_responses,
-)
-from tokensim.server.http.schemas import (
-    AnswerBody,
-    ChallengeBody,
-    LoginBody,
-)
+from tokensim.server.http.problems import ANSWER_CODES, CHALLENGE_CODES, problem_responses
+from tokensim.server.http.schemas import AnswerBody, ChallengeBody, LoginBody
 
 __all__ = ["router"]
 

@@ -6,7 +6,7 @@ endpoint                       what
 ``GET /v1/health``             a database write (503 if it fails)
 ``GET /v1/noop``               nothing: the benchmarks' ceiling
 ``GET /v1/problems/{code}``    what a problem code means
-``POST /v1/support/reset``     empty an ephemeral test server (404 elsewhere); the support token
+``POST /v1/support/reset``     empty an ephemeral test server (support token; 404 elsewhere)
 =============================  ================================================================
 """
 
@@ -21,12 +21,7 @@ from tokensim.protocol.errors import TokensimError
 from tokensim.server.errors import NotFound, StorageUnavailable
 from tokensim.server.http.deps import ServiceDep, ServiceRoute, SupportDep
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    PROBLEM_MEDIA_TYPE,
-    PROBLEMS,
-    problem_from_error,
-    problem_responses,
-)
+from tokensim.server.http.problems import PROBLEM_MEDIA_TYPE, PROBLEMS, problem_from_error, problem_responses
 from tokensim.server.storage.reset import reset_database
 
 __all__ = ["router"]

@@ -28,14 +28,8 @@ from tokensim.server.http.phone_docs import (
     IB_KEY_REQUESTS_DOC,
     IbKeyAuthDep,
 )
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    problem_responses,
-)
-from tokensim.server.http.schemas import (
-    IbKeyActivationBody,
-    PushDecisionBody,
-)
+from tokensim.server.http.problems import ANSWER_CODES, problem_responses
+from tokensim.server.http.schemas import IbKeyActivationBody, PushDecisionBody
 
 __all__ = ["router"]
 

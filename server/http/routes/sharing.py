@@ -16,16 +16,8 @@ from fastapi.responses import JSONResponse
 
 from tokensim.server.http.deps import ServiceDep, ServiceRoute, TokenDep
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    CHALLENGE_CODES,
-    SESSION_CODES,
-    problem_responses,
-)
-from tokensim.server.http.schemas import (
-    ShareAnswerBody,
-    ShareBody,
-)
+from tokensim.server.http.problems import ANSWER_CODES, CHALLENGE_CODES, SESSION_CODES, problem_responses
+from tokensim.server.http.schemas import ShareAnswerBody, ShareBody
 
 __all__ = ["router"]
 

@@ -37,11 +37,7 @@ from tokensim.server.carrier import ReadableCarrier
 from tokensim.server.errors import NotFound
 from tokensim.server.http.deps import ServiceRoute, SupportDep
 from tokensim.server.http.deps import json_response as _json
-from tokensim.server.http.problems import (
-    ANSWER_CODES,
-    CHALLENGE_CODES,
-    problem_responses,
-)
+from tokensim.server.http.problems import ANSWER_CODES, CHALLENGE_CODES, problem_responses
 from tokensim.server.http.schemas import (
     ActivationAnswerBody,
     CreateUserBody,
