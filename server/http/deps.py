@@ -1,4 +1,5 @@
-"""What the route modules share: where endpoints run, and the service, bearer and support dependencies.
+"""What the route modules share: where endpoints run, the service, bearer and support dependencies, and
+the JSON answer every endpoint returns (:func:`json_response`).
 
 The endpoints are plain functions (the service is synchronous). FastAPI would run each in its thread
 pool; :class:`ServiceRoute` runs them either there or on the event loop itself, as :class:`RunMode`
@@ -15,11 +16,12 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import Annotated, Any
 
 from fastapi import Depends, Request, Security
+from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -38,6 +40,7 @@ __all__ = [
     "SupportDep",
     "TokenDep",
     "bearer",
+    "json_response",
 ]
 
 #: Whether the request being served runs its plain-function endpoint on the event loop.
@@ -145,3 +148,8 @@ ServiceDep = Annotated[Service, Depends(_service)]
 SupportDep = Annotated[Service, Depends(_support)]
 #: The request's bearer token (a session token).
 TokenDep = Annotated[str, Depends(_token)]
+
+
+def json_response(data: Mapping[str, Any] | list[Any], status: int = 200) -> JSONResponse:
+    """``data`` as a JSON answer with status code ``status``."""
+    return JSONResponse(data, status_code=status)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
@@ -24,23 +24,49 @@ __all__ = [
     "NOT_BLANK",
     "SPACES",
     "ActivationAnswerBody",
+    "ActivationBody",
     "Amount",
+    "AmountBody",
     "AnswerBody",
+    "BankBody",
     "ChallengeBody",
     "CreateUserBody",
+    "CredentialsBody",
+    "DepositBody",
+    "DeviceRequestBody",
+    "DscPlusRequest",
+    "EmailBody",
     "EnrollBody",
     "EnrollCard",
     "EnrollPhoneDevice",
     "EnrollPinDevice",
     "IbKeyActivationBody",
+    "IbKeyRecoveryBody",
+    "IdentityBody",
+    "IdentityCheckBody",
+    "InstantActivationBody",
+    "IpRestrictionsBody",
     "LoginBody",
+    "MigrationAnswerBody",
+    "MigrationBody",
     "Mode",
+    "ModeBody",
     "NewPassword",
+    "PennyStocksBody",
     "Phone",
+    "PhoneOs",
     "Pin",
+    "PinChangeBody",
+    "PinResetBody",
     "PushDecisionBody",
+    "RecoveryBody",
+    "ReportBody",
+    "ShareAnswerBody",
+    "ShareBody",
     "StartActivationBody",
+    "StepUpBody",
     "TemporaryPasscodeBody",
+    "TokenAnswerBody",
     "Username",
 ]
 
@@ -63,6 +89,8 @@ NOT_BLANK = f"[^{SPACES}]"
 _Short = Annotated[str, Field(min_length=1, max_length=128)]
 _Id = Annotated[str, Field(min_length=1, max_length=80)]
 _Answer = Annotated[str, Field(min_length=1, max_length=256)]
+_Name = Annotated[str, Field(min_length=1, max_length=64)]
+_Password = Annotated[str, Field(min_length=1, max_length=256)]
 
 
 def _plain_amount(value: str) -> str:
@@ -241,3 +269,233 @@ class PushDecisionBody(_Body):
     key_id: Annotated[
         str, Field(min_length=1, max_length=80, description="The registration id (its serial).")
     ]
+
+
+# -- the Secure Login System routes' bodies ----------------------------------------------------------
+
+
+class StepUpBody(_Body):
+    """The device to answer and what for (``withdrawal``, ``bank`` or ``email``)."""
+
+    device_id: _Id
+    action: Literal["withdrawal", "bank", "email"]
+    mode: Mode | None = None
+
+
+def _present(value: str | None) -> str:
+    if value is None:
+        raise ValueError("send a string or leave the field out")
+    return value
+
+
+def _answer_needs_challenge(schema: dict[str, Any]) -> None:
+    schema["dependentRequired"] = {"answer": ["challenge_id"]}
+    for name in ("challenge_id", "answer"):
+        schema["properties"][name].pop("default", None)  # absent, never null
+
+
+class AmountBody(_Body):
+    """A withdrawal: the amount and, unless opted out, the answer to a ``withdrawal`` challenge.
+
+    An ``answer`` comes with its ``challenge_id``; either is a string or left out (never null), so
+    the document can say so with ``dependentRequired``.
+    """
+
+    model_config = ConfigDict(json_schema_extra=_answer_needs_challenge)
+
+    amount_usd: Amount
+    challenge_id: Annotated[
+        _Id | None,
+        AfterValidator(_present),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 80}),
+    ] = None
+    answer: Annotated[
+        _Answer | None,
+        AfterValidator(_present),
+        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 256}),
+    ] = None
+
+
+class DepositBody(_Body):
+    """A deposit: amount and method (``ach``, ``eft``, ``wire``, ``check``)."""
+
+    amount_usd: Amount
+    method: Literal["ach", "eft", "wire", "check"]
+
+
+class EmailBody(_Body):
+    """A new email address and the answer to an ``email`` challenge."""
+
+    email: Annotated[
+        str,
+        Field(
+            min_length=3,
+            max_length=254,
+            pattern=f"^[^@{SPACES}]{{1,64}}@[^@{SPACES}]{{1,188}}\\.[A-Za-z]{{2,24}}$",
+            examples=["alice@example.com"],
+        ),
+    ]
+    challenge_id: _Id
+    answer: _Answer | None = None
+
+
+class BankBody(_Body):
+    """New bank instructions and the answer to a ``bank`` challenge."""
+
+    instructions: Annotated[str, Field(min_length=1, max_length=1024, pattern=NOT_BLANK)]
+    challenge_id: _Id
+    answer: _Answer | None = None
+
+
+class IpRestrictionsBody(_Body):
+    """The addresses trading logins may come from (empty: anywhere)."""
+
+    addresses: Annotated[
+        list[
+            Annotated[
+                str,
+                Field(max_length=45),
+                WithJsonSchema(
+                    {"type": "string", "maxLength": 45, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}
+                ),
+            ]
+        ],
+        Field(max_length=32),
+    ]
+
+
+class PennyStocksBody(_Body):
+    """Penny-stock trading permission on or off."""
+
+    enabled: bool
+
+
+class ShareBody(_Body):
+    """The owner's credentials and the device to share."""
+
+    owner: _Name
+    password: _Password
+    device_id: _Id
+    mode: Mode | None = None
+
+
+class ShareAnswerBody(_Body):
+    """The answer of the owner's device."""
+
+    challenge_id: _Id
+    answer: _Answer | None = None
+
+
+class DscPlusRequest(_Body):
+    """A DSC+ with the PIN it will show (code card, DSC, Gold and Platinum are no longer issued)."""
+
+    kind: Literal["dsc-plus"]
+    pin: Pin
+
+
+#: A device to mail to the user: a DSC+ with its PIN, the one kind a user may still request.
+DeviceRequestBody = DscPlusRequest
+
+
+class ModeBody(_Body):
+    """How the device answers (its default when absent)."""
+
+    mode: Mode | None = None
+
+
+class ActivationBody(_Body):
+    """The answer to an activation challenge."""
+
+    challenge_id: _Id
+    answer: _Answer
+
+
+class PinChangeBody(_Body):
+    """The new 4-digit PIN."""
+
+    new_pin: Pin
+
+
+class PinResetBody(_Body):
+    """A forgotten PIN's reset (support): the identity verification and the new 4-digit PIN."""
+
+    verification_id: _Id
+    new_pin: Pin
+
+
+#: The phone's operating system: it decides the IB Key recovery steps (docs/rules.md).
+PhoneOs = Literal["android", "ios"]
+
+
+class CredentialsBody(_Body):
+    """A username and password (the IB Key app on a new phone)."""
+
+    username: _Name
+    password: _Password
+
+
+class RecoveryBody(_Body):
+    """Username, password and the registration to recover or whose PIN to change."""
+
+    username: _Name
+    password: _Password
+    registration: _Id
+
+
+class MigrationBody(CredentialsBody):
+    """A username and password, and the new phone's OS (``android`` or ``ios``)."""
+
+    os: PhoneOs = "android"
+
+
+class InstantActivationBody(CredentialsBody):
+    """IB Key's instant activation: the credentials, the verified number to text, the phone's OS."""
+
+    number: Phone | None = None
+    os: PhoneOs = "android"
+
+
+class IbKeyRecoveryBody(RecoveryBody):
+    """The registration to recover and the phone's OS (the recorded one, else ``android``, when absent)."""
+
+    os: PhoneOs | None = None
+
+
+class MigrationAnswerBody(_Body):
+    """The physical device's answer to the migration challenge."""
+
+    challenge_id: _Id
+    answer: _Answer | None = None
+
+
+class TokenAnswerBody(_Body):
+    """The code texted for an IB Key PIN change."""
+
+    answer: _Answer
+
+
+class IdentityBody(_Body):
+    """Identification data (support): compared, as an HMAC, for device sharing."""
+
+    date_of_birth: Annotated[
+        str, Field(min_length=1, max_length=32, pattern=NOT_BLANK, examples=["1980-02-29"])
+    ]
+    citizenship: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
+    residence: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
+    id_type: Annotated[str, Field(min_length=1, max_length=32, pattern=NOT_BLANK, examples=["passport"])]
+    id_number: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
+
+
+class IdentityCheckBody(_Body):
+    """How support verified the caller and who did."""
+
+    method: Annotated[
+        str, Field(min_length=1, max_length=32, pattern=NOT_BLANK, examples=["phone-questions"])
+    ]
+    agent: Annotated[str, Field(min_length=1, max_length=64, pattern=NOT_BLANK)]
+
+
+class ReportBody(_Body):
+    """What happened to a device: lost, stolen, damaged, battery, returned, not-returned."""
+
+    condition: Literal["lost", "stolen", "damaged", "not-returned", "battery", "returned"]

@@ -185,6 +185,11 @@ def test_unknown_paths_and_methods_are_problems(api: tuple[TokensimClient, dict[
     response = client.request("GET", "/v1/login")
     _check_problem(response, 405, "method-not-allowed")
     assert response.headers["allow"] == "POST"
+    # Every route is in an included router (tokensim.server.http.routes): Allow names its methods too.
+    for method, path, allowed in [("GET", "/v1/withdrawals", "POST"), ("PATCH", "/v1/account/email", "PUT")]:
+        response = client.request(method, path)
+        _check_problem(response, 405, "method-not-allowed")
+        assert response.headers["allow"] == allowed
 
 
 def test_waiting_errors_carry_a_retry_after_header(api: tuple[TokensimClient, dict[str, str]]) -> None:
