@@ -25,6 +25,8 @@ from tokensim.server.http.app import create_app
 from tokensim.server.service import Service
 from tokensim.server.testing.harness import Harness
 
+from .real_server import Server, start_server, stop_server
+
 POSTGRES_ENV = "TOKENSIM_TEST_POSTGRES_URL"
 FAST_ARGON2 = Argon2Params(time_cost=1, memory_kib=8, parallelism=1)
 START = 1_700_000_000.0
@@ -110,3 +112,20 @@ def postgres_schema_url(postgres_url: str) -> Iterator[str]:
         with admin.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="module")
+def server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One real ``tokensim serve`` for the test module, in a folder named after the module."""
+    started = start_server(tmp_path_factory.mktemp(request.module.__name__.rpartition(".")[2]))
+    try:
+        yield started
+    finally:
+        stop_server(started)
+
+
+@pytest.fixture
+def remote(server: Server) -> Iterator[TokensimClient]:
+    """A client of the module's real server, with the support token."""
+    with TokensimClient(server.url, support_token=server.token()) as client:
+        yield client

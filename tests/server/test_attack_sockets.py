@@ -22,7 +22,7 @@ from tokensim.server.client import TokensimClient
 from tokensim.server.testing.harness import Harness
 
 from .conftest import PASSWORD
-from .test_e2e import Server, _start, _stop
+from .real_server import Server, start_server, stop_server
 
 PASSWORD_BURST = 40
 USERS = 8
@@ -132,20 +132,20 @@ def _attack(server: Server, support_token: str, label: str) -> None:
 
 
 def test_bursts_against_a_sqlite_server(tmp_path: Path) -> None:
-    server = _start(tmp_path)
+    server = start_server(tmp_path)
     try:
         _attack(server, server.token(), "sqlite, 1 process")
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.fixture
 def postgres_server(tmp_path: Path, postgres_schema_url: str) -> Iterator[Server]:
-    server = _start(tmp_path, "--db", postgres_schema_url, "--workers", "2")
+    server = start_server(tmp_path, "--db", postgres_schema_url, "--workers", "2")
     try:
         yield server
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 def test_bursts_against_two_workers_on_postgresql(postgres_server: Server) -> None:
@@ -155,7 +155,7 @@ def test_bursts_against_two_workers_on_postgresql(postgres_server: Server) -> No
 def test_a_forged_forwarded_for_header_does_not_change_the_throttled_address(tmp_path: Path) -> None:
     # Sent from 127.0.0.1, which uvicorn trusts for X-Forwarded-For unless told not to: the server is
     # reached directly, so an attacker who rotates the header is still one address to the throttle.
-    server = _start(tmp_path)
+    server = start_server(tmp_path)
     try:
         with TokensimClient(server.url, support_token=server.token()) as support:
             support.create_user("victim", PASSWORD, start_with_sms=False)
@@ -171,4 +171,4 @@ def test_a_forged_forwarded_for_header_does_not_change_the_throttled_address(tmp
                 statuses.append(response.status_code)
         assert statuses == [401] * 5 + [429] * 3
     finally:
-        _stop(server)
+        stop_server(server)

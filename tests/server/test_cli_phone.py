@@ -21,7 +21,7 @@ import segno
 
 from tokensim.server.cli.demo_accounts import DEMO_PASSWORD
 
-from .test_e2e import Server, _start, _stop
+from .real_server import Server, start_server, stop_server
 
 USER = "demo-ib-key"
 PIN = "1234"  # the demo's published PIN
@@ -31,11 +31,11 @@ _TIMEOUT = 60.0
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = _start(tmp_path_factory.mktemp("phone"), "--demo")
+    started = start_server(tmp_path_factory.mktemp("phone"), "--demo")
     try:
         yield started
     finally:
-        _stop(started)
+        stop_server(started)
 
 
 def _app(server: Server) -> Path:

@@ -9,14 +9,9 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -32,8 +27,7 @@ from tokensim.server.testing.harness import ALL_KINDS, Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD
-
-FAST_CONFIG = "[argon2]\ntime_cost = 1\nmemory_kib = 8\nparallelism = 1\n"
+from .real_server import Server, free_port, race, start_server, stop_server
 
 
 class _AheadClock:
@@ -41,83 +35,6 @@ class _AheadClock:
 
     def now(self) -> float:
         return time.time() + 30
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@dataclass
-class Server:
-    """A running ``tokensim serve`` process."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-    data_dir: Path
-
-    def token(self) -> str:
-        return (self.data_dir / "support.token").read_text().strip()
-
-    def logs(self) -> str:
-        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
-
-
-def _start(folder: Path, *extra: str, env: dict[str, str] | None = None, name: str = "server") -> Server:
-    folder.mkdir(parents=True, exist_ok=True)
-    config = folder / "tokensim.toml"
-    config.write_text(FAST_CONFIG)
-    port = _free_port()
-    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
-    environment = {k: v for k, v in os.environ.items() if k not in (MASTER_KEY_ENV, SUPPORT_TOKEN_ENV)}
-    environment.update(env or {})
-    command = [sys.executable, "-m", "tokensim.server.cli", "serve", "--port", str(port)]
-    command += ["--data-dir", str(folder / "data"), "--config", str(config), *extra]
-    with stdout.open("wb") as out, stderr.open("wb") as err:
-        process = subprocess.Popen(command, stdout=out, stderr=err, env=environment, cwd=folder)
-    server = Server(f"http://127.0.0.1:{port}", process, stdout, stderr, folder / "data")
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"tokensim serve exited with {process.returncode}:\n{server.logs()}")
-        try:
-            if httpx.get(f"{server.url}/v1/health", timeout=1).status_code == 200:
-                return server
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            _stop(server)
-            pytest.fail(f"tokensim serve did not answer within 60 s:\n{server.logs()}")
-        time.sleep(0.1)
-
-
-def _stop(server: Server) -> None:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-        try:
-            server.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.process.kill()
-            server.process.wait()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = _start(tmp_path_factory.mktemp("e2e"))
-    try:
-        yield started
-    finally:
-        _stop(started)
-
-
-@pytest.fixture
-def remote(server: Server) -> Iterator[TokensimClient]:
-    with TokensimClient(server.url, support_token=server.token()) as client:
-        yield client
 
 
 def _problem(action: object) -> ProblemError:
@@ -220,31 +137,10 @@ def test_concurrent_submissions_over_sockets_succeed_once(server: Server, remote
     started = remote.login("grace", PASSWORD)
     challenge = remote.challenge(started.login_id, card.device_id)
     body = {"challenge_id": challenge.id, "answer": harness.answer(card, challenge)}
-    statuses = _race(
+    statuses = race(
         [(server.url, f"/v1/login/{started.login_id}/answer", body)] * 10,
     )
     assert sorted(statuses) == [201] + [409] * 9
-
-
-def _race(requests: list[tuple[str, str, dict[str, object]]]) -> list[int]:
-    barrier = threading.Barrier(len(requests))
-    statuses: list[int] = []
-    lock = threading.Lock()
-
-    def send(base: str, path: str, body: dict[str, object]) -> None:
-        with httpx.Client(base_url=base, timeout=30) as http:
-            http.get("/v1/health")  # connect first, so the posts leave together
-            barrier.wait()
-            status = http.post(path, json=body).status_code
-        with lock:
-            statuses.append(status)
-
-    threads = [threading.Thread(target=send, args=request) for request in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return statuses
 
 
 def test_two_server_processes_on_postgresql_accept_one_answer_once(
@@ -254,9 +150,9 @@ def test_two_server_processes_on_postgresql_accept_one_answer_once(
         MASTER_KEY_ENV: os.urandom(32).hex(),
         SUPPORT_TOKEN_ENV: "e2e-support-token-" + os.urandom(8).hex(),
     }
-    first = _start(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
+    first = start_server(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
     try:
-        second = _start(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
+        second = start_server(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
         try:
             with TokensimClient(first.url, support_token=shared[SUPPORT_TOKEN_ENV]) as client:
                 client.create_user("heidi", PASSWORD)
@@ -270,7 +166,7 @@ def test_two_server_processes_on_postgresql_accept_one_answer_once(
                 challenge = client.challenge(started.login_id, card.device_id)
                 body = {"challenge_id": challenge.id, "answer": harness.answer(card, challenge)}
                 path = f"/v1/login/{started.login_id}/answer"
-                statuses = _race([(first.url, path, body), (second.url, path, body)] * 6)
+                statuses = race([(first.url, path, body), (second.url, path, body)] * 6)
                 assert sorted(statuses) == [201] + [409] * 11
 
                 # One TOTP code, sent to six logins on each process at once: accepted once.
@@ -280,14 +176,14 @@ def test_two_server_processes_on_postgresql_accept_one_answer_once(
                     view = client.challenge(login.login_id, dsc.device_id)
                     requests.append((url, f"/v1/login/{login.login_id}/answer", {"challenge_id": view.id}))
                 code = harness.answer(dsc, view)
-                statuses = _race([(url, p, b | {"answer": code}) for url, p, b in requests])
+                statuses = race([(url, p, b | {"answer": code}) for url, p, b in requests])
                 assert sorted(statuses) == [201] + [409] * 11
             with TokensimClient(second.url, support_token=shared[SUPPORT_TOKEN_ENV]) as other:
                 assert len(other.audit(event="session.created")) == 2
         finally:
-            _stop(second)
+            stop_server(second)
     finally:
-        _stop(first)
+        stop_server(first)
 
 
 def _banner(server: Server) -> str:
@@ -296,14 +192,14 @@ def _banner(server: Server) -> str:
 
 
 def test_serve_demo_twice_reuses_the_accounts_and_its_instructions_work(tmp_path: Path) -> None:
-    first = _start(tmp_path, "--demo", name="first")
-    _stop(first)
+    first = start_server(tmp_path, "--demo", name="first")
+    stop_server(first)
     banner = _banner(first)
     assert f"password {DEMO_PASSWORD!r}" in banner
     for kind in ALL_KINDS:
         username = "demo-sms" if kind == "phone" else f"demo-{kind}"
         assert username in banner
-    second = _start(tmp_path, "--demo", name="second")
+    second = start_server(tmp_path, "--demo", name="second")
     try:
         assert _banner(second) == banner.replace(first.url, second.url)
         saved = json.loads((second.data_dir / "demo" / "demo-dsc-plus.device.json").read_text())
@@ -318,13 +214,13 @@ def test_serve_demo_twice_reuses_the_accounts_and_its_instructions_work(tmp_path
             )
             assert grant.scope == FULL_SCOPE
     finally:
-        _stop(second)
+        stop_server(second)
 
 
 def test_serve_refuses_a_wrong_master_key_at_start(tmp_path: Path) -> None:
-    _stop(_start(tmp_path))
+    stop_server(start_server(tmp_path))
     command = [sys.executable, "-m", "tokensim.server.cli", "serve", "--data-dir", str(tmp_path / "data")]
-    command += ["--config", str(tmp_path / "tokensim.toml"), "--port", str(_free_port())]
+    command += ["--config", str(tmp_path / "tokensim.toml"), "--port", str(free_port())]
     env = os.environ | {MASTER_KEY_ENV: "22" * 32}
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
     assert result.returncode == 2
@@ -332,7 +228,7 @@ def test_serve_refuses_a_wrong_master_key_at_start(tmp_path: Path) -> None:
 
 
 def test_two_worker_processes_on_sqlite_accept_one_answer_once(tmp_path: Path) -> None:
-    server = _start(tmp_path, "--workers", "2")
+    server = start_server(tmp_path, "--workers", "2")
     try:
         with TokensimClient(server.url, support_token=server.token()) as client:
             client.create_user("ivan", PASSWORD)
@@ -341,7 +237,7 @@ def test_two_worker_processes_on_sqlite_accept_one_answer_once(tmp_path: Path) -
             started = client.login("ivan", PASSWORD)
             challenge = client.challenge(started.login_id, card.device_id)
             body = {"challenge_id": challenge.id, "answer": harness.answer(card, challenge)}
-            statuses = _race([(server.url, f"/v1/login/{started.login_id}/answer", body)] * 12)
+            statuses = race([(server.url, f"/v1/login/{started.login_id}/answer", body)] * 12)
             assert sorted(statuses) == [201] + [409] * 11
     finally:
-        _stop(server)
+        stop_server(server)

@@ -30,7 +30,7 @@ from tokensim.server.throttle import lockout_seconds
 from tokensim.server.views import ChallengeView
 
 from .conftest import PASSWORD
-from .test_e2e import _race, _start, _stop
+from .real_server import race, start_server, stop_server
 
 STORM = 50
 DAY = 86400.0
@@ -45,7 +45,7 @@ def _storm(client: TokensimClient, urls: list[str], username: str) -> list[int]:
     challenge = client.challenge(started.login_id, card.device_id)
     body = {"challenge_id": challenge.id, "answer": harness.answer(card, challenge)}
     path = f"/v1/login/{started.login_id}/answer"
-    return _race([(urls[i % len(urls)], path, body) for i in range(STORM)])
+    return race([(urls[i % len(urls)], path, body) for i in range(STORM)])
 
 
 def _sessions_of(client: TokensimClient, username: str) -> int:
@@ -53,32 +53,32 @@ def _sessions_of(client: TokensimClient, username: str) -> int:
 
 
 def test_a_replay_storm_on_two_sqlite_workers_is_accepted_once(tmp_path: Path) -> None:
-    server = _start(tmp_path, "--workers", "2")
+    server = start_server(tmp_path, "--workers", "2")
     try:
         with TokensimClient(server.url, support_token=server.token()) as client:
             statuses = _storm(client, [server.url], "storm")
             assert sorted(statuses) == [201] + [409] * (STORM - 1)
             assert _sessions_of(client, "storm") == 1
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 def test_a_replay_storm_across_two_postgresql_servers_is_accepted_once(
     tmp_path: Path, postgres_schema_url: str
 ) -> None:
     shared = {MASTER_KEY_ENV: os.urandom(32).hex(), SUPPORT_TOKEN_ENV: "storm-" + os.urandom(8).hex()}
-    first = _start(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
+    first = start_server(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
     try:
-        second = _start(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
+        second = start_server(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
         try:
             with TokensimClient(first.url, support_token=shared[SUPPORT_TOKEN_ENV]) as client:
                 statuses = _storm(client, [first.url, second.url], "storm")
                 assert sorted(statuses) == [201] + [409] * (STORM - 1)
                 assert _sessions_of(client, "storm") == 1
         finally:
-            _stop(second)
+            stop_server(second)
     finally:
-        _stop(first)
+        stop_server(first)
 
 
 # -- withdrawal races ----------------------------------------------------------------------------
@@ -123,12 +123,12 @@ def _withdrawal_storm(client: TokensimClient, urls: list[str], username: str) ->
 
 
 def test_50_parallel_withdrawals_on_two_sqlite_workers_never_pass_the_limit(tmp_path: Path) -> None:
-    server = _start(tmp_path, "--workers", "2")
+    server = start_server(tmp_path, "--workers", "2")
     try:
         with TokensimClient(server.url, support_token=server.token()) as client:
             statuses = _withdrawal_storm(client, [server.url], "spender")
     finally:
-        _stop(server)
+        stop_server(server)
     fits = CARD_DAY_LIMIT // WITHDRAWAL
     assert sorted(statuses) == [201] * fits + [403] * (STORM - fits)
 
@@ -137,16 +137,16 @@ def test_50_parallel_withdrawals_across_two_postgresql_servers_never_pass_the_li
     tmp_path: Path, postgres_schema_url: str
 ) -> None:
     shared = {MASTER_KEY_ENV: os.urandom(32).hex(), SUPPORT_TOKEN_ENV: "spend-" + os.urandom(8).hex()}
-    first = _start(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
+    first = start_server(tmp_path / "a", "--db", postgres_schema_url, env=shared, name="a")
     try:
-        second = _start(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
+        second = start_server(tmp_path / "b", "--db", postgres_schema_url, env=shared, name="b")
         try:
             with TokensimClient(first.url, support_token=shared[SUPPORT_TOKEN_ENV]) as client:
                 statuses = _withdrawal_storm(client, [first.url, second.url], "spender")
         finally:
-            _stop(second)
+            stop_server(second)
     finally:
-        _stop(first)
+        stop_server(first)
     fits = CARD_DAY_LIMIT // WITHDRAWAL
     assert sorted(statuses) == [201] * fits + [403] * (STORM - fits)
 
@@ -205,7 +205,7 @@ def _log_in_repeatedly(url: str, harness: Harness, card: Enrolled, load: _Load, 
 
 def test_kill_9_mid_load_loses_nothing_committed_and_accepts_no_answer_twice(tmp_path: Path) -> None:
     clients, want = 6, 30
-    server = _start(tmp_path, name="before")
+    server = start_server(tmp_path, name="before")
     token = server.token()
     with TokensimClient(server.url, support_token=token) as client:
         harness = Harness(client)
@@ -228,13 +228,13 @@ def test_kill_9_mid_load_loses_nothing_committed_and_accepts_no_answer_twice(tmp
         load.stop.set()
         for thread in threads:
             thread.join(timeout=60)
-        _stop(server)
+        stop_server(server)
     assert reached, f"only {len(load.accepted)} logins finished before the limit"
     assert server.process.returncode == -signal.SIGKILL
     assert load.unexpected == []
     print(f"kill -9 after {len(load.accepted)} accepted answers, {len(load.unknown)} in flight")
 
-    after = _start(tmp_path, name="after")
+    after = start_server(tmp_path, name="after")
     try:
         with TokensimClient(after.url, support_token=token) as client:
             for _path, _body, session_token in load.accepted:
@@ -253,7 +253,7 @@ def test_kill_9_mid_load_loses_nothing_committed_and_accepts_no_answer_twice(tmp
             passwords = [a for a in client.audit(event="login.password", limit=1000) if a.outcome == "ok"]
             assert load.logins <= len(passwords) <= load.logins + clients
     finally:
-        _stop(after)
+        stop_server(after)
 
 
 # -- brute force ----------------------------------------------------------------------------------

@@ -10,10 +10,8 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Iterator
 
 import httpx
-import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
@@ -32,22 +30,7 @@ from .race_helpers import (
     race,
     two_services,  # noqa: F401 - the ``services`` fixture (SQLite and PostgreSQL)
 )
-from .test_e2e import Server, _start, _stop
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = _start(tmp_path_factory.mktemp("ib-key-auth"))
-    try:
-        yield started
-    finally:
-        _stop(started)
-
-
-@pytest.fixture
-def remote(server: Server) -> Iterator[TokensimClient]:
-    with TokensimClient(server.url, support_token=server.token()) as client:
-        yield client
+from .real_server import Server
 
 
 def _enrolled(remote: TokensimClient, username: str) -> tuple[Harness, Enrolled, IbKeyApp, str]:

@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from .test_e2e import Server, _start, _stop
+from .real_server import Server, start_server, stop_server
 
 PASSWORD = "correct horse battery staple"
 NUMBER = "+15554440001"
@@ -27,11 +27,11 @@ NUMBER = "+15554440001"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = _start(tmp_path_factory.mktemp("spec"))
+    started = start_server(tmp_path_factory.mktemp("spec"))
     try:
         yield started
     finally:
-        _stop(started)
+        stop_server(started)
 
 
 def b64url(data: bytes) -> str:

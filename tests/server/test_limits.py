@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .test_e2e import FAST_CONFIG, Server, _start, _stop
+from .real_server import FAST_CONFIG, Server, start_server, stop_server
 
 #: Short limits, so the tests see them act; the defaults are in ServerConfig.
 LIMITS = "max_header_bytes = 8192\nheader_timeout = 1.0\nbody_timeout = 1.0\nmax_connections = 400\n"
@@ -30,7 +30,7 @@ def _server(folder: Path, settings: str) -> Server:
     folder.mkdir(parents=True)
     config = folder / "limits.toml"
     config.write_text(FAST_CONFIG.replace("[argon2]", settings + "[argon2]"))
-    return _start(folder, "--config", str(config))
+    return start_server(folder, "--config", str(config))
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     try:
         yield started
     finally:
-        _stop(started)
+        stop_server(started)
 
 
 def _address(server: Server) -> tuple[str, int]:
@@ -207,13 +207,13 @@ def test_connections_beyond_the_cap_get_503_until_others_close(tmp_path: Path) -
     finally:
         for sock in held:
             sock.close()
-        _stop(server)
+        stop_server(server)
 
 
 def test_the_limits_hold_in_every_worker_process(tmp_path: Path) -> None:
     server = _server(tmp_path / "workers", LIMITS)
-    _stop(server)
-    server = _start(
+    stop_server(server)
+    server = start_server(
         tmp_path / "workers", "--config", str(tmp_path / "workers" / "limits.toml"), "--workers", "2"
     )
     try:
@@ -227,4 +227,4 @@ def test_the_limits_hold_in_every_worker_process(tmp_path: Path) -> None:
             sock.sendall(b"GET /v1/noop HTTP/1.1\r\nHost: tokensim\r\nX-Fill: " + b"f" * 9000 + b"\r\n\r\n")
             assert _read_until_closed(sock).startswith(b"HTTP/1.1 431 ")
     finally:
-        _stop(server)
+        stop_server(server)

@@ -8,9 +8,6 @@ current PIN, funding, IB Key instant activation and iOS recovery without SMS.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-
-import pytest
 
 from tokensim.emulators.devices.ib_key import IbKeyApp
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
@@ -19,25 +16,10 @@ from tokensim.server.testing.harness import Harness
 from tokensim.server.verify import FULL_SCOPE
 
 from .conftest import PASSWORD
+from .real_server import Server
 from .sls_helpers import problem, static_login, temporary_passcode
-from .test_e2e import Server, _start, _stop
 
 NUMBER = "+15552230001"
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    started = _start(tmp_path_factory.mktemp("sls-e2e"))
-    try:
-        yield started
-    finally:
-        _stop(started)
-
-
-@pytest.fixture
-def remote(server: Server) -> Iterator[TokensimClient]:
-    with TokensimClient(server.url, support_token=server.token()) as client:
-        yield client
 
 
 def test_a_temporary_passcode_then_the_login_that_reactivates_the_device(

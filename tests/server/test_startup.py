@@ -28,7 +28,7 @@ from tokensim.server.cli import devices as cli_devices
 from tokensim.server.cli import main
 from tokensim.server.config import MASTER_KEY_ENV, SUPPORT_TOKEN_ENV
 
-from .test_e2e import FAST_CONFIG, _free_port, _start, _stop
+from .real_server import FAST_CONFIG, free_port, start_server, stop_server
 
 
 def _tokensim(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -78,7 +78,7 @@ def test_a_taken_port_is_refused_before_the_banner_and_before_the_data_folder(tm
 
 def test_a_data_dir_that_is_a_file_is_named(tmp_path: Path) -> None:
     (tmp_path / "data").write_text("not a folder\n")
-    _one_line_error(_serve(tmp_path / "data", _free_port()), str(tmp_path / "data"), "is a file")
+    _one_line_error(_serve(tmp_path / "data", free_port()), str(tmp_path / "data"), "is a file")
     result = _tokensim("devices", "list", "--data-dir", str(tmp_path / "data"), cwd=tmp_path)
     _one_line_error(result, str(tmp_path / "data"), "is a file")
 
@@ -88,13 +88,13 @@ def test_a_damaged_database_is_named_by_serve_and_devices_list(tmp_path: Path) -
     data.mkdir()
     (data / "tokensim.sqlite3").write_bytes(os.urandom(8192))
     database = str(data / "tokensim.sqlite3")
-    _one_line_error(_serve(data, _free_port()), database, "not a SQLite database")
+    _one_line_error(_serve(data, free_port()), database, "not a SQLite database")
     result = _tokensim("devices", "list", "--data-dir", str(data), cwd=tmp_path)
     _one_line_error(result, database, "not a SQLite database")
 
 
 def test_login_to_a_server_that_is_not_there_says_so(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     result = _tokensim(
         "login", "demo-scc", "--server", f"http://127.0.0.1:{port}", "--password", "x", cwd=tmp_path
     )
@@ -136,11 +136,11 @@ def _fill(folder: Path) -> Path:
 def test_a_full_disk_stops_the_start_and_makes_health_fail(tmp_path: Path) -> None:
     with _tmpfs(tmp_path / "disk", "16m") as disk:
         filler = _fill(disk)
-        result = _serve(disk / "data", _free_port(), home=tmp_path)
+        result = _serve(disk / "data", free_port(), home=tmp_path)
         _one_line_error(result, str(disk / "data"), "No space left on device")
         filler.unlink()
 
-        server = _start(disk / "run")
+        server = start_server(disk / "run")
         try:
             with httpx.Client(base_url=server.url, timeout=30) as http:
                 assert http.get("/v1/health").json()["write"] == "ok"
@@ -155,12 +155,12 @@ def test_a_full_disk_stops_the_start_and_makes_health_fail(tmp_path: Path) -> No
                 filler.unlink()
                 assert http.get("/v1/health").status_code == 200
         finally:
-            _stop(server)
+            stop_server(server)
 
 
 def test_a_read_only_disk_stops_the_start(tmp_path: Path) -> None:
     with _tmpfs(tmp_path / "disk", "16m") as disk:
-        _stop(_start(disk / "run"))  # a data folder with its database, key and token
+        stop_server(start_server(disk / "run"))  # a data folder with its database, key and token
         remounted = subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True, check=False)
         assert remounted.returncode == 0, remounted.stderr
         data = disk / "run" / "data"
@@ -171,7 +171,7 @@ def test_a_read_only_disk_stops_the_start(tmp_path: Path) -> None:
             "--data-dir",
             str(data),
             "--port",
-            str(_free_port()),
+            str(free_port()),
             "--config",
             str(config),
             cwd=tmp_path,
@@ -184,13 +184,13 @@ def _mode(path: Path) -> int:
 
 
 def test_the_data_folder_is_0700_and_its_files_0600_even_when_they_were_looser(tmp_path: Path) -> None:
-    first = _start(tmp_path / "one", "--demo")
-    _stop(first)
+    first = start_server(tmp_path / "one", "--demo")
+    stop_server(first)
     data = first.data_dir
     os.chmod(data, 0o755)  # noqa: S103 - the loose mode the server must tighten
     os.chmod(data / "tokensim.sqlite3", 0o644)
     os.chmod(data / "demo", 0o755)  # noqa: S103 - as an earlier version left it
-    server = _start(tmp_path / "one", "--demo")
+    server = start_server(tmp_path / "one", "--demo")
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             assert http.get("/v1/health").status_code == 200  # the WAL and shared memory exist now
@@ -206,7 +206,7 @@ def test_the_data_folder_is_0700_and_its_files_0600_even_when_they_were_looser(t
         assert {name: oct(_mode(data / name)) for name in files} == dict.fromkeys(files, "0o600")
         assert "made it 0700" in server.logs()
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 @pytest.mark.parametrize(
@@ -234,8 +234,8 @@ def test_a_failure_past_the_start_up_checks_is_still_one_line(
 
 
 def test_a_postgresql_server_that_is_not_there_is_named_without_its_password(tmp_path: Path) -> None:
-    url = f"postgresql+psycopg://tokensim:hunter2-secret@127.0.0.1:{_free_port()}/tokensim"
-    result = _serve(tmp_path / "data", _free_port(), "--db", url)
+    url = f"postgresql+psycopg://tokensim:hunter2-secret@127.0.0.1:{free_port()}/tokensim"
+    result = _serve(tmp_path / "data", free_port(), "--db", url)
     line = _one_line_error(result, "postgresql+psycopg://tokensim:***@127.0.0.1:", "Connection refused")
     assert "hunter2" not in result.stderr + result.stdout, line
 
@@ -245,9 +245,9 @@ def test_postgresql_with_both_secrets_in_variables_needs_no_data_folder(
 ) -> None:
     # A container with a read-only root: nothing is kept in the data folder, so none is made.
     secrets = {MASTER_KEY_ENV: os.urandom(32).hex(), SUPPORT_TOKEN_ENV: "token-" + os.urandom(8).hex()}
-    server = _start(tmp_path, "--db", postgres_schema_url, env=secrets)
+    server = start_server(tmp_path, "--db", postgres_schema_url, env=secrets)
     try:
         assert httpx.get(f"{server.url}/v1/health", timeout=30).json()["write"] == "ok"
         assert not server.data_dir.exists()
     finally:
-        _stop(server)
+        stop_server(server)

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .test_e2e import Server, _start, _stop
+from .real_server import Server, start_server, stop_server
 
 pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"),
@@ -80,7 +80,7 @@ def _wait_for(condition: Callable[[], bool], seconds: float = 30) -> None:
 
 
 def test_a_burst_of_connections_spreads_over_both_workers(tmp_path: Path) -> None:
-    server = _start(tmp_path, "--workers", "2")
+    server = start_server(tmp_path, "--workers", "2")
     try:
         _wait_for(lambda: len(_workers(server)) == 2)
         workers = _workers(server)
@@ -100,11 +100,11 @@ def test_a_burst_of_connections_spreads_over_both_workers(tmp_path: Path) -> Non
         # By address hash: all 32 on one worker has a chance of 2 in 2**32.
         assert set(held) == set(workers), f"connections per worker: {dict(held)}"
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) -> None:
-    server = _start(tmp_path, "--workers", "2")
+    server = start_server(tmp_path, "--workers", "2")
     try:
         _wait_for(lambda: len(_workers(server)) == 2)
         first, second = _workers(server)
@@ -119,11 +119,11 @@ def test_a_killed_worker_is_replaced_and_sigterm_stops_them_all(tmp_path: Path) 
         assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()]
         assert "ended (exit -9); starting another" in server.logs()
     finally:
-        _stop(server)
+        stop_server(server)
 
 
 def test_a_second_server_on_a_taken_port_is_refused(tmp_path: Path) -> None:
-    server = _start(tmp_path / "first", "--workers", "2")
+    server = start_server(tmp_path / "first", "--workers", "2")
     try:
         port = server.url.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "tokensim.server.cli", "serve", "--port", port, "--workers", "2"]
@@ -136,4 +136,4 @@ def test_a_second_server_on_a_taken_port_is_refused(tmp_path: Path) -> None:
         assert second.returncode != 0
         assert f"127.0.0.1:{port} is in use" in second.stderr
     finally:
-        _stop(server)
+        stop_server(server)
