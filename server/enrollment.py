@@ -30,8 +30,8 @@ from tokensim.server.errors import DeviceUnavailable, NotEligible, NotFound, Unv
 from tokensim.server.lifecycle import activate, hold_reserve
 from tokensim.server.login import end_sessions
 from tokensim.server.rules import LEGACY_KINDS, PHYSICAL_KINDS
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Challenge, Device, PhoneNumber, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.users import user_by_name
 from tokensim.server.verify import TEMPORARY_KIND, DeviceSecrets, oob_mac, policy_for
 from tokensim.server.views import Card, ChallengeView, DeviceView, Enrollment

@@ -23,8 +23,8 @@ from tokensim.server.enrollment import DeviceEnrollment, key_bytes
 from tokensim.server.errors import NotEligible, WrongAnswer
 from tokensim.server.lifecycle import activate, check_password
 from tokensim.server.rules import PHONE_OSES
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Challenge, Device, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.verify import DeviceSecrets, load_public_key, oob_mac
 from tokensim.server.views import Enrollment
 

@@ -23,8 +23,8 @@ from tokensim.server.enrollment import DeviceEnrollment
 from tokensim.server.errors import DeviceUnavailable, NotFound
 from tokensim.server.lifecycle import check_password, usable_devices
 from tokensim.server.rules import PHONE_OSES, PHYSICAL_KINDS
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Challenge, Device, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.views import DeviceView, Enrollment, MigrationStarted
 
 __all__ = ["IbKeyRegistrations"]

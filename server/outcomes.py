@@ -36,8 +36,8 @@ from sqlalchemy.orm import Session
 from tokensim.protocol.errors import DeviceLocked, ExpiredChallenge, ReplayedCode, TokensimError
 from tokensim.server.core import Core
 from tokensim.server.errors import AccountLocked, ChallengeClosed, PushDenied, WrongAnswer
-from tokensim.server.storage.db import Prepared, PreparedLoad, changed
 from tokensim.server.storage.models import Challenge, Device, Login, User
+from tokensim.server.storage.prepared import Prepared, PreparedLoad, changed
 from tokensim.server.throttle import FailureOutcome, storage_unavailable
 from tokensim.server.verify import Accepted
 

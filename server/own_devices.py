@@ -23,8 +23,8 @@ from tokensim.server.device_rows import device_secrets, device_view
 from tokensim.server.enrollment import PIN_FORMAT, DeviceEnrollment
 from tokensim.server.errors import InsufficientScope, NotFound
 from tokensim.server.rules import LEGACY_KINDS
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Challenge, Device, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.verify import DeviceSecrets
 from tokensim.server.views import ChallengeView, DeviceView, Enrollment
 

@@ -22,8 +22,8 @@ from tokensim.protocol.phone_auth import AUTH_SCHEME, REQUEST_WINDOW, RequestAut
 from tokensim.server.core import Core
 from tokensim.server.errors import NotFound, Unauthorized
 from tokensim.server.outcomes import Outcomes
-from tokensim.server.storage.db import Prepared, PreparedLoad
 from tokensim.server.storage.models import Challenge, Device
+from tokensim.server.storage.prepared import Prepared, PreparedLoad
 from tokensim.server.verify import check_push_decision, load_public_key
 
 __all__ = ["Pushes"]

@@ -19,8 +19,8 @@ from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.callers import SessionOperations
 from tokensim.server.errors import IpRestrictionsRequired, OptOutNotAllowed, SlsDeviceRequired
 from tokensim.server.rules import SLS_KINDS
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Challenge, Device, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.views import SecuritySettings
 
 __all__ = ["Security"]

@@ -17,8 +17,8 @@ from tokensim.server.enrollment import PIN_FORMAT
 from tokensim.server.errors import ConsecutiveTemporary, IdentityCheckRequired, NotFound
 from tokensim.server.login import end_sessions
 from tokensim.server.rules import identity_digest
-from tokensim.server.storage.db import changed
 from tokensim.server.storage.models import Device, IdentityCheck, Reserve, User
+from tokensim.server.storage.prepared import changed
 from tokensim.server.users import Users, user_by_name
 from tokensim.server.verify import POLICIES, TEMPORARY_KIND, DeviceSecrets
 from tokensim.server.views import DeviceView, Enrollment, IdentityCheckView, UserView

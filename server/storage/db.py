@@ -23,9 +23,7 @@ Migrations are Alembic scripts run in-process at start (:mod:`tokensim.server.st
 lock taken here (an advisory lock on PostgreSQL, the write lock on SQLite), so several server processes
 starting at once migrate exactly once.
 
-The answer path's prepared statements are in :mod:`tokensim.server.storage.prepared`; :class:`Prepared`,
-:class:`PreparedLoad` and :func:`changed` are re-exported here (``X as X``), where the domain first
-imported them from.
+The answer path's prepared statements are in :mod:`tokensim.server.storage.prepared`.
 """
 
 from __future__ import annotations
@@ -46,9 +44,6 @@ from sqlalchemy.orm import Session
 
 from tokensim.protocol.errors import InvalidParameter
 from tokensim.server.storage.migrate import current_revision, upgrade_to_head
-from tokensim.server.storage.prepared import Prepared as Prepared
-from tokensim.server.storage.prepared import PreparedLoad as PreparedLoad
-from tokensim.server.storage.prepared import changed as changed
 from tokensim.server.storage.prepared import execute_on_driver
 
 try:
@@ -56,7 +51,7 @@ try:
 except ImportError:  # Windows: processes queue on SQLite's busy handler alone
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["Database", "Prepared", "PreparedLoad", "changed", "prepare_data_dir"]
+__all__ = ["Database", "prepare_data_dir"]
 
 _log = logging.getLogger(__name__)
 
