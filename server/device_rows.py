@@ -1,4 +1,4 @@
-"""A device row read three ways: its public view, the verifier's view of it, and its opened secrets.
+"""A device row read four ways: its public view, the verifier's view, its opened secrets, its provisioning.
 
 What the services hand out (:class:`~tokensim.server.views.DeviceView`) and what they give the
 verifier (:class:`~tokensim.server.verify.DeviceState`, :class:`~tokensim.server.verify.DeviceSecrets`)
@@ -8,13 +8,15 @@ row the same way.
 
 from __future__ import annotations
 
+from tokensim.protocol.otp import HashAlgorithm
+from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.server.core import Core
 from tokensim.server.rules import LEGACY_KINDS
 from tokensim.server.storage.models import Device
 from tokensim.server.verify import DeviceSecrets, DeviceState
 from tokensim.server.views import DeviceView
 
-__all__ = ["device_secrets", "device_state", "device_view"]
+__all__ = ["device_provisioning", "device_secrets", "device_state", "device_view"]
 
 
 def device_view(device: Device, *, owner: str | None = None) -> DeviceView:
@@ -55,3 +57,22 @@ def device_secrets(core: Core, device: Device) -> DeviceSecrets:
     if device.secrets is None:
         return DeviceSecrets()
     return DeviceSecrets.from_bytes(core.keys.open(device.secrets, "devices", device.id, "secrets"))
+
+
+def device_provisioning(core: Core, device: Device) -> Provisioning:
+    """What a device was provisioned with, its secrets opened: for the board, the app, an export."""
+    secrets = device_secrets(core, device)
+    return Provisioning(
+        kind=DeviceKind(device.kind),
+        serial=device.serial,
+        secret=secrets.secret,
+        suite=device.suite,
+        digits=device.digits,
+        step=device.step,
+        algorithm=HashAlgorithm.parse(device.algorithm),
+        totp_secret=secrets.totp_secret,
+        issued_at=device.issued_at if device.expires_at is not None else None,
+        expires_at=device.expires_at,
+        firmware=device.firmware,
+        number=device.number,
+    )

@@ -25,7 +25,7 @@ from tokensim.server.carrier import Message, mask_number
 from tokensim.server.challenges import Challenges
 from tokensim.server.core import Core
 from tokensim.server.delivery import SENDER, deliver
-from tokensim.server.device_rows import device_secrets, device_view
+from tokensim.server.device_rows import device_provisioning, device_view
 from tokensim.server.errors import DeviceUnavailable, NotEligible, NotFound, UnverifiedNumber
 from tokensim.server.lifecycle import activate, hold_reserve
 from tokensim.server.login import end_sessions
@@ -407,18 +407,4 @@ class DeviceEnrollment:
             device = session.get(Device, device_id)
             if device is None:
                 raise NotFound("no such device")
-        secrets = device_secrets(core, device)
-        return Provisioning(
-            kind=DeviceKind(device.kind),
-            serial=device.serial,
-            secret=secrets.secret,
-            suite=device.suite,
-            digits=device.digits,
-            step=device.step,
-            algorithm=HashAlgorithm.parse(device.algorithm),
-            totp_secret=secrets.totp_secret,
-            issued_at=device.issued_at if device.expires_at is not None else None,
-            expires_at=device.expires_at,
-            firmware=device.firmware,
-            number=device.number,
-        )
+        return device_provisioning(core, device)

@@ -95,17 +95,7 @@ class IbKeyRegistrations:
             WrongAnswer, ReplayedCode, ExpiredChallenge, ...: as for any answer.
         """
         core = self._core
-        with core.db.read() as session:
-            target = session.get(Device, device_id)
-            challenge = session.get(Challenge, challenge_id)
-        if (
-            target is None
-            or challenge is None
-            or target.kind != DeviceKind.IB_KEY.value
-            or target.status != "pending"
-            or challenge.user_id != target.user_id
-        ):
-            raise NotFound("no such migration")
+        self._registration_challenge(device_id, challenge_id, status="pending", what="migration")
 
         def complete(session: DbSession, _c: Challenge, device: Device, user: User, now: float) -> str:
             fresh = session.get(Device, device_id)
@@ -186,17 +176,8 @@ class IbKeyRegistrations:
             WrongAnswer, ReplayedCode, ExpiredChallenge, ...: as for any answer.
         """
         core = self._core
-        with core.db.read() as session:
-            target = session.get(Device, device_id)
-            challenge = session.get(Challenge, challenge_id)
-        if (
-            target is None
-            or challenge is None
-            or target.kind != DeviceKind.IB_KEY.value
-            or target.status != "active"
-            or challenge.user_id != target.user_id
-            or challenge.mode == "token"  # a texted token goes to the app's activation instead
-        ):
+        challenge = self._registration_challenge(device_id, challenge_id, status="active", what="recovery")
+        if challenge.mode == "token":  # a texted token goes to the app's activation instead
             raise NotFound("no such recovery")
 
         def complete(session: DbSession, _c: Challenge, device: Device, user: User, now: float) -> str | None:
@@ -220,6 +201,23 @@ class IbKeyRegistrations:
             return token
 
         return self._challenges.answer(challenge_id, answer, purpose="recovery", complete=complete)
+
+    def _registration_challenge(
+        self, device_id: str, challenge_id: str, *, status: str, what: str
+    ) -> Challenge:
+        """The challenge of the IB Key registration ``device_id`` (in ``status``): its user's, or NotFound."""
+        with self._core.db.read() as session:
+            target = session.get(Device, device_id)
+            challenge = session.get(Challenge, challenge_id)
+        if (
+            target is None
+            or challenge is None
+            or target.kind != DeviceKind.IB_KEY.value
+            or target.status != status
+            or challenge.user_id != target.user_id
+        ):
+            raise NotFound(f"no such {what}")
+        return challenge
 
     def _physical(self, user: User) -> Device | None:
         # The user's own active physical device, which IB Key migration and recovery ask instead of SMS.

@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from tokensim.protocol.errors import InvalidDocument, InvalidParameter
 from tokensim.protocol.ocra import OcraSuite
-from tokensim.protocol.otp import HashAlgorithm
 from tokensim.protocol.provisioning import DeviceKind, Provisioning
 from tokensim.protocol.pskc import (
     OCRA_ALGORITHM,
@@ -31,7 +30,7 @@ from tokensim.protocol.pskc import (
     write_pskc,
 )
 from tokensim.server.core import Core
-from tokensim.server.device_rows import device_secrets, device_view
+from tokensim.server.device_rows import device_provisioning, device_view
 from tokensim.server.errors import AlreadyExists, NotFound
 from tokensim.server.storage.models import Device, User
 from tokensim.server.verify import DeviceSecrets
@@ -106,22 +105,9 @@ def stored_devices(
         raise NotFound(f"no device with a secret to export: {', '.join(missing)}")
     result = []
     for device, name in rows:
-        secrets = device_secrets(core, device)
         if device.kind == DeviceKind.IB_KEY.value and device.status != "active":
             continue  # its keys are made at activation
-        provisioning = Provisioning(
-            kind=DeviceKind(device.kind),
-            serial=device.serial,
-            secret=secrets.secret,
-            suite=device.suite,
-            digits=device.digits,
-            step=device.step,
-            algorithm=HashAlgorithm.parse(device.algorithm),
-            totp_secret=secrets.totp_secret,
-            issued_at=device.issued_at if device.expires_at is not None else None,
-            expires_at=device.expires_at,
-            firmware=device.firmware,
-        )
+        provisioning = device_provisioning(core, device)
         result.append(StoredDevice(name, device.id, device.status, provisioning, device.counter))
     return result
 
